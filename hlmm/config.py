@@ -1,0 +1,205 @@
+"""Validated configuration: a TOML file plus CLI overrides, checked before anything connects.
+
+Secrets never live here: the private key comes from ``HLMM_PRIVATE_KEY`` or a keystore file whose
+path may be configured (its password from ``HLMM_KEYSTORE_PASSWORD``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hlmm.estimators.params import EstimatorParams
+from hlmm.market.instrument import InstrumentError, parse_coin
+from hlmm.risk.params import RiskParams
+from hlmm.strategy.params import StrategyParams
+
+FORBIDDEN_KEYS = {"private_key", "privatekey", "secret", "secret_key", "mnemonic", "api_secret"}
+
+
+class ConfigError(ValueError):
+    """A bad config: the message names the field, the value and why."""
+
+
+class ReferenceParams(BaseModel):
+    """Cross-venue reference feed. No default symbol exists: None means 'derive or disable'."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    binance_symbol: str | None = Field(
+        None, description="explicit Binance USD-M symbol (e.g. 'btcusdt'), 'off' to disable, None = auto"
+    )
+    stale_s: float = Field(3.0, gt=0, description="reference quotes older than this contribute nothing")
+
+    @field_validator("binance_symbol")
+    @classmethod
+    def _lower(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        v = v.strip().lower()
+        if not v or not v.isalnum():
+            raise ValueError("must be an alphanumeric Binance symbol such as 'btcusdt', or 'off'")
+        return v
+
+
+class RequoteParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_interval_s: float = Field(0.25, ge=0, description="minimum time between quote cycles")
+    max_interval_s: float = Field(5.0, gt=0, description="requote at least this often")
+    price_move_bps: float = Field(1.0, ge=0, description="fair-price move that triggers a requote")
+    tolerance_bps: float = Field(2.0, ge=0, description="keep a resting order within this of its target")
+    size_tolerance: float = Field(0.2, ge=0, le=1, description="keep when size differs by <= this fraction")
+    max_actions_per_cycle: int = Field(40, ge=1)
+
+
+class CoinConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    strategy: StrategyParams = StrategyParams()
+    risk: RiskParams
+    estimators: EstimatorParams = EstimatorParams()
+    reference: ReferenceParams = ReferenceParams()
+    requote: RequoteParams = RequoteParams()
+
+
+class AccountConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    address: str | None = Field(None, description="account (master/sub/vault) address to trade and query")
+    vault_address: str | None = None
+    keystore_path: Path | None = Field(None, description="encrypted keystore; password from HLMM_KEYSTORE_PASSWORD")
+
+    @field_validator("address", "vault_address")
+    @classmethod
+    def _addr(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        v = v.strip().lower()
+        if len(v) != 42 or not v.startswith("0x") or any(c not in "0123456789abcdef" for c in v[2:]):
+            raise ValueError("must be a 0x-prefixed 20-byte hex address")
+        return v
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    network: Literal["mainnet", "testnet", "local"] = "local"
+    local_url: str = "http://127.0.0.1:8765"
+    state_dir: Path = Path("state")
+    log_dir: Path = Path("logs")
+    metrics_port: int | None = Field(None, ge=1, le=65535)
+    dead_man_s: float = Field(30.0, ge=5, description="scheduleCancel window, refreshed while healthy")
+    foreign_orders: Literal["cancel", "adopt", "refuse"] = "cancel"
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run: RunConfig = RunConfig()
+    account: AccountConfig = AccountConfig()
+    coins: dict[str, CoinConfig]
+
+    @model_validator(mode="after")
+    def _check_coins(self) -> Config:
+        if not self.coins:
+            raise ValueError("at least one [coins.<name>] section is required")
+        for name in self.coins:
+            try:
+                parse_coin(name)
+            except InstrumentError as e:
+                raise ValueError(str(e)) from None
+        return self
+
+    def coin(self, name: str) -> CoinConfig:
+        try:
+            return self.coins[name]
+        except KeyError:
+            raise ConfigError(f"coins.{name}: no such section (configured: {sorted(self.coins)})") from None
+
+
+def _find_forbidden(d: Any, path: str = "") -> str | None:
+    if isinstance(d, dict):
+        for k, v in d.items():
+            p = f"{path}.{k}" if path else str(k)
+            if str(k).lower() in FORBIDDEN_KEYS:
+                return p
+            hit = _find_forbidden(v, p)
+            if hit:
+                return hit
+    return None
+
+
+def _parse_scalar(text: str) -> Any:
+    """Parse an override value the way TOML would (numbers, booleans, strings)."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b.c=value`` overrides; coin names with ':' are fine (``coins.hyna:HYPE.strategy.gamma=0.2``)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected KEY=VALUE")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        if not all(parts):
+            raise ConfigError(f"override {item!r}: empty key segment")
+        node = raw
+        for p in parts[:-1]:
+            nxt = node.setdefault(p, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"override {item!r}: {p} is not a section")
+            node = nxt
+        node[parts[-1]] = _parse_scalar(value.strip())
+    return raw
+
+
+def _format_error(e: ValidationError, raw: dict[str, Any]) -> str:
+    lines = []
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err["loc"])
+        value = err.get("input")
+        if isinstance(value, dict):
+            value = "{...}"
+        lines.append(f"config error: {loc or '<root>'} = {value!r}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_config_dict(raw: dict[str, Any], overrides: list[str] | None = None) -> Config:
+    raw = apply_overrides(raw, overrides or [])
+    bad = _find_forbidden(raw)
+    if bad:
+        raise ConfigError(
+            f"config error: {bad}: secrets must not be in a config file; "
+            "set HLMM_PRIVATE_KEY or use account.keystore_path"
+        )
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_format_error(e, raw)) from None
+
+
+def load_config(path: Path | str | None, overrides: list[str] | None = None) -> Config:
+    """Load a TOML file (or the embedded default when ``path`` is None) and validate it."""
+    if path is None:
+        from importlib.resources import files
+
+        text = files("hlmm").joinpath("defaults/demo.toml").read_text()
+        src = "<embedded demo.toml>"
+    else:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config error: file {p} does not exist")
+        text = p.read_text()
+        src = str(p)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config error: {src} is not valid TOML: {e}") from None
+    return load_config_dict(raw, overrides)

@@ -1,0 +1,186 @@
+"""The venue interface: order requests, venue events, and the async Venue protocol.
+
+The live Hyperliquid adapter and the simulated venue implement the same protocol; the engine
+cannot tell them apart. Modify is cancel-replace on Hyperliquid: the new order gets a new oid and
+keeps the cloid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+
+class Tif(StrEnum):
+    ALO = "Alo"
+    IOC = "Ioc"
+    GTC = "Gtc"
+
+
+class RejectReason(StrEnum):
+    POST_ONLY_CROSS = "post_only_cross"
+    TICK = "tick"
+    SIZE = "size"
+    MIN_VALUE = "min_value"
+    MARGIN = "margin"
+    REDUCE_ONLY = "reduce_only"
+    IOC_NO_MATCH = "ioc_no_match"
+    RATE_LIMIT = "rate_limit"
+    NONCE = "nonce"
+    UNKNOWN_ORDER = "unknown_order"
+    PRICE_BAND = "price_band"
+    OPEN_INTEREST_CAP = "open_interest_cap"
+    UNKNOWN = "unknown"
+
+
+# ---- requests (engine -> venue) ------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PlaceOrder:
+    coin: str
+    cloid: str  # "0x" + 32 lowercase hex
+    is_buy: bool
+    px: float  # already a valid price (Instrument.round_*)
+    sz: float  # already a valid size (Instrument.floor_size)
+    tif: Tif = Tif.ALO
+    reduce_only: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    coin: str
+    cloid: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ModifyOrder:
+    """Replace resting order ``cloid`` with ``new`` (same cloid, new oid on Hyperliquid)."""
+
+    cloid: str
+    new: PlaceOrder
+    reason: str = ""
+
+
+VenueAction = PlaceOrder | CancelOrder | ModifyOrder
+
+
+# ---- events (venue -> engine) --------------------------------------------
+@dataclass(frozen=True, slots=True)
+class OrderAccepted:
+    """The order rests on the book."""
+
+    ts: float
+    coin: str
+    cloid: str
+    oid: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRejected:
+    ts: float
+    coin: str
+    cloid: str
+    reason: RejectReason
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCancelled:
+    """Order left the book without (further) fills. ``reason`` e.g. 'requested', 'ioc', 'self_trade',
+    'scheduled_cancel', 'margin'."""
+
+    ts: float
+    coin: str
+    cloid: str
+    oid: int
+    reason: str = "requested"
+
+
+@dataclass(frozen=True, slots=True)
+class CancelRejected:
+    ts: float
+    coin: str
+    cloid: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution of one of our orders; unique by (tid, oid)."""
+
+    ts: float
+    coin: str
+    cloid: str
+    oid: int
+    tid: int
+    is_buy: bool
+    px: float
+    sz: float
+    fee: float  # USD paid; negative is a rebate
+    is_maker: bool
+    remaining: float  # order size left after this fill
+
+
+@dataclass(frozen=True, slots=True)
+class Funding:
+    ts: float
+    coin: str
+    usdc: float  # received (+) or paid (-)
+    rate: float
+    szi: float
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrder:
+    coin: str
+    cloid: str | None
+    oid: int
+    is_buy: bool
+    px: float
+    sz: float
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    """Venue truth for reconciliation (after start-up and any reconnect)."""
+
+    ts: float
+    coin: str
+    position: float
+    entry_px: float
+    open_orders: tuple[OpenOrder, ...] = field(default_factory=tuple)
+    account_value: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class VenueStatus:
+    """Connectivity change: ``healthy`` False means the engine must not trust its view of orders."""
+
+    ts: float
+    healthy: bool
+    detail: str = ""
+
+
+VenueEvent = (
+    OrderAccepted | OrderRejected | OrderCancelled | CancelRejected | Fill | Funding | AccountSnapshot | VenueStatus
+)
+EventSink = Callable[[VenueEvent], None]
+
+
+class Venue(Protocol):
+    """Async order venue. Results of ``submit`` arrive later as events through the sink."""
+
+    def set_event_sink(self, sink: EventSink) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def submit(self, actions: Sequence[VenueAction]) -> None: ...
+
+    async def cancel_all(self, coin: str) -> None: ...
+
+    async def snapshot(self, coin: str) -> AccountSnapshot: ...
+
+    async def close(self) -> None: ...
