@@ -1,0 +1,420 @@
+"""Results of a run: a runner-side observer (:class:`RunStats`) and the summary metrics.
+
+The runner sees every action the engine sends and every event the venue returns, so the summary is
+computed from that boundary traffic, independently of the engine's own bookkeeping; the engine's
+:class:`Portfolio` is then cross-checked against this independent ledger (``pnl_check``). Every field is
+documented in ``docs/results.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hlmm.venue.base import (
+    CancelOrder,
+    CancelRejected,
+    Fill,
+    Funding,
+    ModifyOrder,
+    OrderRejected,
+    PlaceOrder,
+    VenueAction,
+)
+
+SHARPE_INTERVAL_S = 60.0
+SHARPE_MIN_INTERVALS = 30
+SECONDS_PER_YEAR = 365.0 * 86400.0  # crypto trades every day
+MARKOUT_HORIZONS_S = (1.0, 10.0, 60.0)
+BALANCE_TOLERANCE_USD = 0.005  # "to the cent"
+
+
+class SummaryError(ValueError):
+    """Inconsistent inputs to the summary (e.g. no market data at all)."""
+
+
+@dataclass(slots=True)
+class Ledger:
+    """Independent position/cash ledger built from fills and funding (average-entry accounting)."""
+
+    position: float = 0.0
+    avg_entry: float = 0.0
+    cash: float = 0.0
+    realized: float = 0.0
+    fees: float = 0.0
+    funding: float = 0.0
+
+    def on_fill(self, is_buy: bool, px: float, sz: float, fee: float) -> None:
+        signed = sz if is_buy else -sz
+        self.cash -= signed * px + fee
+        self.fees += fee
+        pos = self.position
+        if pos == 0.0 or (pos > 0) == (signed > 0):
+            new = pos + signed
+            self.avg_entry = (self.avg_entry * abs(pos) + px * sz) / abs(new)
+            self.position = new
+            return
+        closed = min(abs(pos), sz)
+        self.realized += closed * (px - self.avg_entry) * (1.0 if pos > 0 else -1.0)
+        new = pos + signed
+        if abs(new) < 1e-12:
+            self.position, self.avg_entry = 0.0, 0.0
+        elif (new > 0) != (pos > 0):  # flipped: the remainder opens at this price
+            self.position, self.avg_entry = new, px
+        else:
+            self.position = new
+
+    def on_funding(self, usdc: float) -> None:
+        self.cash += usdc
+        self.funding += usdc
+
+    def unrealized(self, mark: float) -> float:
+        return self.position * (mark - self.avg_entry) if self.position else 0.0
+
+    def pnl_total(self, mark: float) -> float:
+        return self.cash + self.position * mark
+
+
+@dataclass(slots=True)
+class RunStats:
+    """Observer fed by the runner: market mids, engine actions, venue events, resting-order samples."""
+
+    coin: str
+    start_ts: float
+    mid_ts: list[float] = field(default_factory=list)
+    mid_px: list[float] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
+    funding: list[Funding] = field(default_factory=list)
+    rejections: dict[str, int] = field(default_factory=dict)
+    cancel_rejects: int = 0
+    first_quote_ts: float | None = None
+    max_order_size: float = 0.0
+    max_order_usd: float = 0.0
+    n_place: int = 0
+    n_cancel: int = 0
+    n_modify: int = 0
+    n_events: int = 0
+    last_ts: float = 0.0
+    mid_last_seen: float = -math.inf
+    _fill_keys: set[tuple[int, int]] = field(default_factory=set)
+    _dup_fills: int = 0
+    # quote uptime (time-weighted between samples, from the first quote on)
+    _up_prev_ts: float | None = None
+    _up_prev_both: bool = False
+    up_total_s: float = 0.0
+    up_both_s: float = 0.0
+    n_uptime_samples: int = 0
+
+    def on_mid(self, ts: float, mid: float) -> None:
+        """Record the mid when it changes (engine clock)."""
+        self.mid_last_seen = ts
+        px = self.mid_px
+        if not px or px[-1] != mid:
+            self.mid_ts.append(ts)
+            px.append(mid)
+
+    def on_actions(self, actions: Sequence[VenueAction], ts: float) -> None:
+        for a in actions:
+            if isinstance(a, PlaceOrder):
+                self.n_place += 1
+                self._order(a, ts)
+            elif isinstance(a, ModifyOrder):
+                self.n_modify += 1
+                self._order(a.new, ts)
+            elif isinstance(a, CancelOrder):
+                self.n_cancel += 1
+
+    def _order(self, p: PlaceOrder, ts: float) -> None:
+        if p.reduce_only:
+            return  # a flatten order is not a quote and is bounded by the position, not the per-order cap
+        if self.first_quote_ts is None:
+            self.first_quote_ts = ts
+        if p.sz > self.max_order_size:
+            self.max_order_size = p.sz
+        usd = p.sz * p.px
+        if usd > self.max_order_usd:
+            self.max_order_usd = usd
+
+    def on_venue(self, ev: Any) -> None:
+        if isinstance(ev, Fill):
+            key = (ev.tid, ev.oid)
+            if key in self._fill_keys:
+                self._dup_fills += 1
+                return
+            self._fill_keys.add(key)
+            self.fills.append(ev)
+        elif isinstance(ev, OrderRejected):
+            r = str(ev.reason)
+            self.rejections[r] = self.rejections.get(r, 0) + 1
+        elif isinstance(ev, CancelRejected):
+            self.cancel_rejects += 1
+        elif isinstance(ev, Funding):
+            self.funding.append(ev)
+
+    def on_resting(self, ts: float, n_bids: int, n_asks: int) -> None:
+        """Sample of what rests at the venue now; time before the first quote is not counted."""
+        if self.first_quote_ts is None or ts < self.first_quote_ts:
+            return
+        self.n_uptime_samples += 1
+        prev = self._up_prev_ts
+        if prev is None:
+            prev, both = self.first_quote_ts, False  # from the first quote until the first sample: not yet resting
+        else:
+            both = self._up_prev_both
+        dt = ts - prev
+        if dt > 0:
+            self.up_total_s += dt
+            if both:
+                self.up_both_s += dt
+        self._up_prev_ts = ts
+        self._up_prev_both = n_bids > 0 and n_asks > 0
+
+    def ledger(self) -> Ledger:
+        led = Ledger()
+        items: list[tuple[float, int, Any]] = [(f.ts, 0, f) for f in self.fills]
+        items += [(f.ts, 1, f) for f in self.funding]
+        items.sort(key=lambda x: (x[0], x[1]))
+        for _, kind, ev in items:
+            if kind == 0:
+                led.on_fill(ev.is_buy, ev.px, ev.sz, ev.fee)
+            else:
+                led.on_funding(ev.usdc)
+        return led
+
+
+def _pnl_series(stats: RunStats) -> tuple[np.ndarray, np.ndarray]:
+    """PnL (cash + position*mid) at every recorded mid change, from the fill/funding ledger."""
+    mts = np.asarray(stats.mid_ts, dtype=np.float64)
+    mpx = np.asarray(stats.mid_px, dtype=np.float64)
+    fills = sorted(stats.fills, key=lambda f: f.ts)
+    if fills:
+        fts = np.fromiter((f.ts for f in fills), np.float64, len(fills))
+        signed = np.fromiter((f.sz if f.is_buy else -f.sz for f in fills), np.float64, len(fills))
+        px = np.fromiter((f.px for f in fills), np.float64, len(fills))
+        fee = np.fromiter((f.fee for f in fills), np.float64, len(fills))
+        cum_pos = np.concatenate(([0.0], np.cumsum(signed)))
+        cum_cash = np.concatenate(([0.0], np.cumsum(-signed * px - fee)))
+        idx = np.searchsorted(fts, mts, side="right")
+        pos, cash = cum_pos[idx], cum_cash[idx]
+    else:
+        pos = np.zeros_like(mts)
+        cash = np.zeros_like(mts)
+    if stats.funding:
+        funding = sorted(stats.funding, key=lambda f: f.ts)
+        gts = np.fromiter((f.ts for f in funding), np.float64, len(funding))
+        cum_f = np.concatenate(([0.0], np.cumsum([f.usdc for f in funding])))
+        cash = cash + cum_f[np.searchsorted(gts, mts, side="right")]
+    return mts, cash + pos * mpx
+
+
+def _max_drawdown(pnl: np.ndarray) -> float:
+    if pnl.size == 0:
+        return 0.0
+    peak = np.maximum.accumulate(np.concatenate(([0.0], pnl)))[1:]  # PnL starts at 0
+    return float(max(0.0, np.max(peak - pnl)))
+
+
+def _sharpe(mts: np.ndarray, pnl: np.ndarray, start: float, end: float, interval: float) -> tuple[float | None, int]:
+    n = int((end - start) // interval)
+    if n < SHARPE_MIN_INTERVALS or mts.size == 0:
+        return None, max(n, 0)
+    grid = start + interval * np.arange(n + 1)
+    idx = np.searchsorted(mts, grid, side="right") - 1
+    vals = np.where(idx >= 0, pnl[np.clip(idx, 0, None)], 0.0)
+    d = np.diff(vals)
+    sd = float(np.std(d, ddof=1))
+    if not math.isfinite(sd) or sd <= 1e-12:
+        return None, n
+    return float(np.mean(d) / sd * math.sqrt(SECONDS_PER_YEAR / interval)), n
+
+
+def _markouts(stats: RunStats, horizons: Iterable[float]) -> dict[str, float | None]:
+    """Average signed markout per fill in bps of the fill price: buy (mid(t+h) - p)/p, sell (p - mid(t+h))/p.
+
+    Fills whose horizon runs past the last market observation are left out."""
+    out: dict[str, float | None] = {}
+    mts = np.asarray(stats.mid_ts, dtype=np.float64)
+    mpx = np.asarray(stats.mid_px, dtype=np.float64)
+    fills = stats.fills
+    for h in horizons:
+        key = f"markout_{int(h)}s"
+        if not fills or mts.size == 0:
+            out[key] = None
+            continue
+        fts = np.fromiter((f.ts for f in fills), np.float64, len(fills)) + h
+        ok = fts <= stats.mid_last_seen
+        if not ok.any():
+            out[key] = None
+            continue
+        idx = np.searchsorted(mts, fts[ok], side="right") - 1
+        valid = idx >= 0
+        if not valid.any():
+            out[key] = None
+            continue
+        sel = [f for f, k in zip(fills, ok, strict=True) if k]
+        px = np.fromiter((f.px for f in sel), np.float64, len(sel))[valid]
+        sign = np.fromiter((1.0 if f.is_buy else -1.0 for f in sel), np.float64, len(sel))[valid]
+        fut = mpx[idx[valid]]
+        out[key] = float(np.mean(sign * (fut - px) / px * 1e4))
+    return out
+
+
+def build_summary(
+    stats: RunStats,
+    *,
+    end_ts: float,
+    max_position_usd: float,
+    portfolio: Any | None = None,
+    kill: str | None = None,
+    wall_s: float | None = None,
+    mode: str = "backtest",
+    venue_position: float | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Compute the results dict (JSON-serialisable). ``portfolio`` is the engine's Portfolio (cross-checked)."""
+    if not stats.mid_px:
+        raise SummaryError(f"{stats.coin}: no market data was seen, nothing to summarise")
+    mark = stats.mid_px[-1]
+    led = stats.ledger()
+    ledger_total = led.pnl_total(mark)
+    if portfolio is not None:
+        pnl_total = float(portfolio.pnl_total(mark))
+        realized = float(portfolio.realized)
+        unrealized = float(portfolio.unrealized(mark))
+        fees = float(portfolio.fees)
+        funding = float(portfolio.funding)
+        position = float(portfolio.position)
+    else:
+        pnl_total, realized, unrealized = ledger_total, led.realized, led.unrealized(mark)
+        fees, funding, position = led.fees, led.funding, led.position
+    diff = pnl_total - ledger_total
+    balanced = abs(diff) <= BALANCE_TOLERANCE_USD and abs(position - led.position) < 1e-9
+    if venue_position is not None and abs(venue_position - led.position) > 1e-9:
+        balanced = False
+
+    mts, pnl = _pnl_series(stats)
+    duration = max(0.0, end_ts - stats.start_ts)
+    sharpe, n_int = _sharpe(mts, pnl, stats.start_ts, end_ts, SHARPE_INTERVAL_S)
+
+    pos = 0.0
+    max_abs = 0.0
+    maker_usd = taker_usd = 0.0
+    for f in sorted(stats.fills, key=lambda f: f.ts):
+        pos += f.sz if f.is_buy else -f.sz
+        max_abs = max(max_abs, abs(pos))
+        if f.is_maker:
+            maker_usd += f.px * f.sz
+        else:
+            taker_usd += f.px * f.sz
+
+    uptime = stats.up_both_s / stats.up_total_s if stats.up_total_s > 0 else None
+    out: dict[str, Any] = {
+        "mode": mode,
+        "coin": stats.coin,
+        "pnl_total": pnl_total,
+        "pnl_realized": realized,
+        "pnl_unrealized": unrealized,
+        "fees": fees,
+        "funding": funding,
+        "position": position,
+        "mark": mark,
+        "n_fills": len(stats.fills),
+        "maker_volume_usd": maker_usd,
+        "taker_volume_usd": taker_usd,
+        "max_abs_position": max_abs,
+        "max_abs_position_usd": max_abs * mark,
+        "max_order_size": stats.max_order_size,
+        "max_order_usd": stats.max_order_usd,
+        "max_position_limit": max_position_usd,
+        "max_drawdown": _max_drawdown(pnl),
+        "sharpe": sharpe,
+        "sharpe_interval_s": SHARPE_INTERVAL_S,
+        "sharpe_n_intervals": n_int,
+        **_markouts(stats, MARKOUT_HORIZONS_S),
+        "markout_unit": "bps",
+        "time_to_first_quote_s": (stats.first_quote_ts - stats.start_ts) if stats.first_quote_ts is not None else None,
+        "quote_uptime_both_sides": uptime,
+        "rejections": dict(sorted(stats.rejections.items())),
+        "cancel_rejections": stats.cancel_rejects,
+        "n_orders_placed": stats.n_place,
+        "n_orders_modified": stats.n_modify,
+        "n_orders_cancelled": stats.n_cancel,
+        "kill": kill,
+        "duration_s": duration,
+        "n_events": stats.n_events,
+        "wall_s": wall_s,
+        "events_per_s": (stats.n_events / wall_s) if wall_s else None,
+        "pnl_check": {
+            "cash": led.cash,
+            "position": led.position,
+            "mark": mark,
+            "cash_plus_position_x_mark": ledger_total,
+            "diff": diff,
+            "balanced": balanced,
+        },
+    }
+    if extra:
+        out.update(extra)
+    return out
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, float):
+        if v == 0:
+            return "0"
+        a = abs(v)
+        return f"{v:,.2f}" if a >= 100 else f"{v:.4f}" if a >= 0.01 else f"{v:.3g}"
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={_fmt(x)}" for k, x in v.items()) or "none"
+    return str(v)
+
+
+SUMMARY_ROWS = (
+    ("PnL total (USD)", "pnl_total"),
+    ("  realized", "pnl_realized"),
+    ("  unrealized", "pnl_unrealized"),
+    ("  fees paid", "fees"),
+    ("  funding", "funding"),
+    ("position", "position"),
+    ("fills", "n_fills"),
+    ("maker volume (USD)", "maker_volume_usd"),
+    ("taker volume (USD)", "taker_volume_usd"),
+    ("max |position|", "max_abs_position"),
+    ("max |position| (USD)", "max_abs_position_usd"),
+    ("max order size", "max_order_size"),
+    ("max order (USD)", "max_order_usd"),
+    ("max position limit (USD)", "max_position_limit"),
+    ("max drawdown (USD)", "max_drawdown"),
+    ("Sharpe (annualised, 60 s)", "sharpe"),
+    ("markout 1 s (bps)", "markout_1s"),
+    ("markout 10 s (bps)", "markout_10s"),
+    ("markout 60 s (bps)", "markout_60s"),
+    ("time to first quote (s)", "time_to_first_quote_s"),
+    ("quote uptime, both sides", "quote_uptime_both_sides"),
+    ("rejections", "rejections"),
+    ("kill", "kill"),
+    ("simulated duration (s)", "duration_s"),
+    ("events", "n_events"),
+    ("events/s (wall)", "events_per_s"),
+)
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    """Plain-text table of the summary (for terminals and logs)."""
+    lines = [f"== {s.get('mode', 'run')} summary: {s.get('coin', '')} =="]
+    for label, key in SUMMARY_ROWS:
+        lines.append(f"{label:<28} {_fmt(s.get(key))}")
+    chk = s.get("pnl_check", {})
+    lines.append(
+        f"{'PnL check':<28} cash {_fmt(chk.get('cash'))} + position x mark -> "
+        f"{_fmt(chk.get('cash_plus_position_x_mark'))} ({'balanced' if chk.get('balanced') else 'MISMATCH'})"
+    )
+    return "\n".join(lines)
