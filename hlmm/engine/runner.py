@@ -1,0 +1,395 @@
+"""Backtest runner: one coin, one simulated clock, as fast as Python allows, deterministic for a seed.
+
+Clock model (see ``hlmm/sim/README.md``): the simulated exchange lives on exchange time and the engine on
+local time. Each market event goes to the :class:`SimExchange` at ``ev.ts_exchange`` and to the
+:class:`EngineCore` at ``ev.ts`` (later, by the market-data latency). Actions the engine returns at local
+time ``t`` are submitted at ``t``; the exchange schedules their arrival and the responses; venue events
+reach the engine at their delivery ``ts``. A timer fires every ``timer_interval_s`` of simulated time.
+
+The four streams (exchange feed, exchange internal times, engine feed, timers) are merged on the one
+clock; on equal times the order is: exchange feed, exchange internals, engine feed, timer - the
+exchange always knows the market before our orders arrive at the same instant (the conservative choice).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hlmm.config import Config, ConfigError
+from hlmm.engine.summary import RunStats, build_summary
+from hlmm.market.events import Bbo, BookSnapshot, MarketEvent, Trade
+from hlmm.market.instrument import InstrumentRegistry, default_registry
+from hlmm.venue.base import ModifyOrder, PlaceOrder, Tif, VenueAction
+
+PRESET_COINS = {"btc": "BTC", "hype_quiet": "hyna:HYPE"}
+DRAIN_S = 10.0  # after shutdown, deliver venue events for at most this much simulated time
+
+
+class RunnerError(RuntimeError):
+    """A run that cannot start or whose inputs are inconsistent."""
+
+
+@dataclass(slots=True)
+class MarketSource:
+    """A market-data stream plus what the runner needs to start on it."""
+
+    coin: str
+    events: Iterable[MarketEvent]
+    start_ts: float | None  # None: taken from the first event
+    description: str
+    warm_mids: list[tuple[float, float]] | None = None
+    warm_trades: list[Trade] | None = None
+    registry: InstrumentRegistry = field(default_factory=default_registry)
+    synthetic: Any = None  # the SyntheticMarket, when synthetic (paper pacing re-creates it)
+
+
+def synthetic_source(
+    preset: str,
+    *,
+    coin: str | None = None,
+    duration_s: float,
+    seed: int = 0,
+    start_ts: float = 1_750_000_000.0,
+    warm_s: float = 600.0,
+    overrides: dict[str, Any] | None = None,
+    registry: InstrumentRegistry | None = None,
+) -> MarketSource:
+    """A seeded synthetic market (``hlmm.sim.synthetic`` preset) with a warm-start history."""
+    from hlmm.sim.synthetic import SyntheticMarket
+    from hlmm.sim.synthetic import preset as synth_preset
+
+    kw: dict[str, Any] = dict(overrides or {})
+    kw.setdefault("seed", seed)
+    if coin is not None:
+        kw["coin"] = coin
+    try:
+        params = synth_preset(preset, **kw)
+    except (KeyError, ValueError, TypeError) as e:
+        raise RunnerError(f"synthetic preset {preset!r}: {e}") from None
+    reg = registry or default_registry()
+    mkt = SyntheticMarket(params, registry=reg, start_ts=start_ts)
+    mids, trades = mkt.warm_history(warm_s) if warm_s > 0 else (None, None)
+    return MarketSource(
+        coin=params.coin,
+        events=mkt.events(duration_s),
+        start_ts=start_ts,
+        description=f"synthetic {preset} seed={seed}",
+        warm_mids=mids,
+        warm_trades=trades,
+        registry=reg,
+        synthetic=mkt,
+    )
+
+
+def replay_source(path: str | Path, coin: str, registry: InstrumentRegistry | None = None) -> MarketSource:
+    """A recorded stream (raw WS capture, CSV pair, or ``hlmm synth`` output) via ``hlmm.data.replay``."""
+    from hlmm.data.replay import open_source
+
+    p = Path(path)
+    if not p.exists():
+        raise RunnerError(f"data path {p} does not exist")
+    return MarketSource(
+        coin=coin, events=open_source(p, coin), start_ts=None, description=f"replay {p}",
+        registry=registry or default_registry(),
+    )
+
+
+def source_from_args(
+    preset: str | None, data: str | None, coin: str | None, duration_s: float, seed: int,
+    overrides: dict[str, Any] | None = None,
+) -> MarketSource:
+    if data is not None and preset is not None:
+        raise RunnerError("give either --preset or --data, not both")
+    if data is not None:
+        if coin is None:
+            raise RunnerError("--data needs --coin (which coin to read from the recording)")
+        return replay_source(data, coin)
+    preset = preset or "btc"
+    if preset not in PRESET_COINS:
+        raise RunnerError(f"unknown preset {preset!r}; choose from {sorted(PRESET_COINS)}")
+    return synthetic_source(preset, coin=coin, duration_s=duration_s, seed=seed, overrides=overrides)
+
+
+@dataclass(slots=True)
+class BacktestResult:
+    summary: dict[str, Any]
+    engine: Any
+    exchange: Any
+    stats: RunStats
+
+
+def _tsx(ev: MarketEvent) -> float:
+    # Timer/AssetCtx have no exchange time: the exchange "sees" them when we do.
+    t = getattr(ev, "ts_exchange", None)
+    return ev.ts if t is None else min(t, ev.ts)
+
+
+def _peek_start(events: Iterable[MarketEvent]) -> tuple[float, Iterator[MarketEvent]]:
+    it = iter(events)
+    try:
+        first = next(it)
+    except StopIteration:
+        raise RunnerError("the market source is empty") from None
+
+    def chain() -> Iterator[MarketEvent]:
+        yield first
+        yield from it
+
+    return first.ts, chain()
+
+
+def count_resting(orders: Iterable[Any]) -> tuple[int, int]:
+    nb = na = 0
+    for o in orders:
+        if o.is_buy:
+            nb += 1
+        else:
+            na += 1
+    return nb, na
+
+
+def build_engine(
+    cfg: Config, coin: str, registry: InstrumentRegistry, start_ts: float, kill_store: Any | None, log: Any | None
+) -> Any:
+    from hlmm.engine.core import EngineCore
+
+    try:
+        coin_cfg = cfg.coin(coin)
+    except ConfigError as e:
+        raise RunnerError(str(e)) from None
+    if coin not in registry:
+        raise RunnerError(f"no instrument for {coin!r}; known: {sorted(registry.coins())}")
+    inst = registry.get(coin)
+    kill_state = kill_store.load() if kill_store is not None else None
+    return EngineCore(coin, inst, coin_cfg, start_ts, kill_state=kill_state, log=log)
+
+
+def persist_kill(engine: Any, kill_store: Any | None) -> None:
+    if engine.persist_needed:
+        if kill_store is not None:
+            kill_store.save(engine.kill_switch.state)
+        engine.mark_persisted()
+
+
+def kill_reason(engine: Any) -> str | None:
+    ks = engine.kill_switch
+    return ks.state.reason if ks.killed else None
+
+
+def run_backtest(
+    source: MarketSource,
+    cfg: Config,
+    *,
+    seed: int = 0,
+    duration_s: float | None = None,
+    latency: Any = None,
+    queue: str = "prob",
+    kill_store: Any | None = None,
+    log: Any | None = None,
+    progress: bool = False,
+    timer_interval_s: float = 1.0,
+    on_timer: Callable[[float, Any, Any], None] | None = None,
+) -> BacktestResult:
+    """Run ``source`` through the engine against a SimExchange. Returns the summary and the objects.
+
+    ``on_timer(ts, engine, exchange)`` is called after every timer tick (tests check invariants there).
+    """
+    from hlmm.sim.exchange import SimExchange
+    from hlmm.sim.latency import LatencyModel
+
+    coin = source.coin
+    if source.start_ts is None:
+        start_ts, events = _peek_start(source.events)
+    else:
+        start_ts, events = source.start_ts, iter(source.events)
+    end_limit = start_ts + duration_s if duration_s is not None else math.inf
+
+    engine = build_engine(cfg, coin, source.registry, start_ts, kill_store, log)
+    ex = SimExchange(source.registry, latency or LatencyModel(seed=seed), queue=queue, seed=seed)
+    if source.warm_mids or source.warm_trades:
+        engine.warm_start(mids=source.warm_mids, trades=source.warm_trades)
+    stats = RunStats(coin, start_ts)
+    max_pos_usd = cfg.coin(coin).risk.max_position_usd
+    crossing_at_send = 0
+
+    market = engine.market
+    ex_on_market, ex_next, ex_advance, ex_pop, ex_submit = (
+        ex.on_market, ex.next_time, ex.advance_to, ex.pop_events, ex.submit,
+    )
+    eng_market, eng_venue = engine.on_market, engine.on_venue
+    stats_venue, stats_actions = stats.on_venue, stats.on_actions
+    mid_ts, mid_px = stats.mid_ts, stats.mid_px
+
+    def send(actions: list[VenueAction], t: float) -> None:
+        nonlocal crossing_at_send
+        # Failure #5 check: an ALO that crosses the book *as the engine saw it* when sending is our bug,
+        # not a latency race. Count it; the scenario tests require zero.
+        bb, ba = market.best_bid, market.best_ask
+        for a in actions:
+            p = a.new if isinstance(a, ModifyOrder) else a
+            if isinstance(p, PlaceOrder) and p.tif == Tif.ALO and (
+                (p.is_buy and ba is not None and p.px >= ba) or (not p.is_buy and bb is not None and p.px <= bb)
+            ):
+                crossing_at_send += 1
+        stats_actions(actions, t)
+        ex_submit(actions, t)
+        if engine.persist_needed:
+            persist_kill(engine, kill_store)
+
+    INF = math.inf
+    to_sim: deque[MarketEvent] = deque()
+    to_eng: deque[MarketEvent] = deque()
+    src_done = False
+    next_timer = start_ts + timer_interval_s
+    now = start_ts
+    n_events = 0
+    last_mid = math.nan
+
+    send(engine.sync(ex.snapshot(coin, start_ts)), start_ts)
+
+    bar = _Progress(progress, duration_s, source.description)
+    wall0 = time.perf_counter()
+    try:
+        while True:
+            if not to_sim and not src_done:
+                ev = next(events, None)
+                if ev is None or ev.ts > end_limit:
+                    src_done = True
+                else:
+                    to_sim.append(ev)
+                    to_eng.append(ev)
+            tx = _tsx(to_sim[0]) if to_sim else INF
+            te = to_eng[0].ts if to_eng else INF
+            ts_ = ex_next()
+            if ts_ is None:
+                ts_ = INF
+            if src_done and not to_eng:
+                break
+            t = tx
+            if ts_ < t:
+                t = ts_
+            if te < t:
+                t = te
+            if next_timer < t:
+                t = next_timer
+            if t < now:
+                t = now  # out-of-order exchange stamps: the clock never goes back
+            now = t
+            if tx <= t:
+                ex_on_market(to_sim.popleft())
+                continue
+            if ts_ <= t:
+                ex_advance(t)
+                for vev in ex_pop(t):
+                    stats_venue(vev)
+                    acts = eng_venue(vev)
+                    if acts:
+                        send(acts, t)
+                continue
+            if te <= t:
+                ev = to_eng.popleft()
+                n_events += 1
+                acts = eng_market(ev)
+                cls = type(ev)
+                if cls is BookSnapshot:
+                    if ev.bids and ev.asks:
+                        m = 0.5 * (ev.bids[0].px + ev.asks[0].px)
+                        stats.mid_last_seen = t
+                        if m != last_mid:
+                            mid_ts.append(t)
+                            mid_px.append(m)
+                            last_mid = m
+                elif cls is Bbo and ev.bid_px is not None and ev.ask_px is not None:
+                    m = 0.5 * (ev.bid_px + ev.ask_px)
+                    stats.mid_last_seen = t
+                    if m != last_mid:
+                        mid_ts.append(t)
+                        mid_px.append(m)
+                        last_mid = m
+                if acts:
+                    send(acts, t)
+                continue
+            # timer
+            acts = engine.on_timer(t)
+            if acts:
+                send(acts, t)
+            persist_kill(engine, kill_store)
+            nb, na = count_resting(ex.open_orders(coin))
+            stats.on_resting(t, nb, na)
+            if on_timer is not None:
+                on_timer(t, engine, ex)
+            bar.update(t - start_ts)
+            next_timer += timer_interval_s
+    finally:
+        bar.close()
+
+    end_ts = now
+    # Shutdown: cancel what rests, then let the venue answer (bounded simulated time).
+    send(engine.shutdown(end_ts), end_ts)
+    deadline = end_ts + DRAIN_S
+    while True:
+        tn = ex_next()
+        if tn is None or tn > deadline:
+            break
+        tn = max(tn, now)
+        now = tn
+        ex_advance(tn)
+        for vev in ex_pop(tn):
+            stats_venue(vev)
+            acts = eng_venue(vev)
+            if acts:
+                send(acts, tn)
+    persist_kill(engine, kill_store)
+    wall = time.perf_counter() - wall0
+    stats.n_events = n_events
+    snap = ex.snapshot(coin, now)
+    summary = build_summary(
+        stats,
+        end_ts=end_ts,
+        max_position_usd=max_pos_usd,
+        portfolio=engine.portfolio,
+        kill=kill_reason(engine),
+        wall_s=wall,
+        mode="backtest",
+        venue_position=snap.position,
+        extra={
+            "source": source.description,
+            "seed": seed,
+            "crossing_at_send": crossing_at_send,
+            "resting_after_shutdown": len(ex.open_orders(coin)),
+        },
+    )
+    return BacktestResult(summary=summary, engine=engine, exchange=ex, stats=stats)
+
+
+class _Progress:
+    """Optional rich progress bar over simulated time (a no-op when disabled)."""
+
+    def __init__(self, enabled: bool, total: float | None, description: str) -> None:
+        self._p: Any = None
+        if not enabled:
+            return
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._p = Progress(
+            TextColumn("[bold]backtest[/] {task.description}"), BarColumn(),
+            TextColumn("{task.completed:,.0f}/{task.total:,.0f} s simulated"), TimeElapsedColumn(), transient=True,
+        )
+        self._task = self._p.add_task(description, total=total or None)
+        self._p.start()
+        self._last = 0.0
+
+    def update(self, done_s: float) -> None:
+        if self._p is not None and done_s - self._last >= 30.0:
+            self._last = done_s
+            self._p.update(self._task, completed=done_s)
+
+    def close(self) -> None:
+        if self._p is not None:
+            self._p.stop()
