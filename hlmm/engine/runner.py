@@ -102,8 +102,9 @@ def replay_source(path: str | Path, coin: str, registry: InstrumentRegistry | No
 
 def source_from_args(
     preset: str | None, data: str | None, coin: str | None, duration_s: float, seed: int,
-    overrides: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None, start_ts: float = 1_750_000_000.0, warm_s: float = 600.0,
 ) -> MarketSource:
+    """The market source a command asked for: a recording (``data``) or a synthetic preset (default btc)."""
     if data is not None and preset is not None:
         raise RunnerError("give either --preset or --data, not both")
     if data is not None:
@@ -113,7 +114,9 @@ def source_from_args(
     preset = preset or "btc"
     if preset not in PRESET_COINS:
         raise RunnerError(f"unknown preset {preset!r}; choose from {sorted(PRESET_COINS)}")
-    return synthetic_source(preset, coin=coin, duration_s=duration_s, seed=seed, overrides=overrides)
+    return synthetic_source(
+        preset, coin=coin, duration_s=duration_s, seed=seed, overrides=overrides, start_ts=start_ts, warm_s=warm_s
+    )
 
 
 @dataclass(slots=True)
@@ -130,7 +133,7 @@ def _tsx(ev: MarketEvent) -> float:
     return ev.ts if t is None else min(t, ev.ts)
 
 
-def _peek_start(events: Iterable[MarketEvent]) -> tuple[float, Iterator[MarketEvent]]:
+def peek_start(events: Iterable[MarketEvent]) -> tuple[float, Iterator[MarketEvent]]:
     it = iter(events)
     try:
         first = next(it)
@@ -155,8 +158,10 @@ def count_resting(orders: Iterable[Any]) -> tuple[int, int]:
 
 
 def build_engine(
-    cfg: Config, coin: str, registry: InstrumentRegistry, start_ts: float, kill_store: Any | None, log: Any | None
+    cfg: Config, coin: str, registry: InstrumentRegistry, start_ts: float, kill_store: Any | None, log: Any | None,
+    load_kill: bool = True,
 ) -> Any:
+    """An EngineCore for ``coin``; a kill latched in ``kill_store`` is restored when ``load_kill``."""
     from hlmm.engine.core import EngineCore
 
     try:
@@ -166,7 +171,7 @@ def build_engine(
     if coin not in registry:
         raise RunnerError(f"no instrument for {coin!r}; known: {sorted(registry.coins())}")
     inst = registry.get(coin)
-    kill_state = kill_store.load() if kill_store is not None else None
+    kill_state = kill_store.load() if (kill_store is not None and load_kill) else None
     return EngineCore(coin, inst, coin_cfg, start_ts, kill_state=kill_state, log=log)
 
 
@@ -191,27 +196,36 @@ def run_backtest(
     latency: Any = None,
     queue: str = "prob",
     kill_store: Any | None = None,
+    load_kill: bool = True,
     log: Any | None = None,
     progress: bool = False,
     timer_interval_s: float = 1.0,
     on_timer: Callable[[float, Any, Any], None] | None = None,
+    engine: Any = None,
+    exchange: Any = None,
 ) -> BacktestResult:
     """Run ``source`` through the engine against a SimExchange. Returns the summary and the objects.
 
     ``on_timer(ts, engine, exchange)`` is called after every timer tick (tests check invariants there).
+    ``engine``/``exchange`` may be injected (tests); by default an EngineCore and a SimExchange are built.
+    ``kill_store`` persists the kill state whenever it changes; with ``load_kill`` a latched kill from an
+    earlier run is restored first (the engine then never quotes).
     """
-    from hlmm.sim.exchange import SimExchange
-    from hlmm.sim.latency import LatencyModel
-
     coin = source.coin
     if source.start_ts is None:
-        start_ts, events = _peek_start(source.events)
+        start_ts, events = peek_start(source.events)
     else:
         start_ts, events = source.start_ts, iter(source.events)
     end_limit = start_ts + duration_s if duration_s is not None else math.inf
 
-    engine = build_engine(cfg, coin, source.registry, start_ts, kill_store, log)
-    ex = SimExchange(source.registry, latency or LatencyModel(seed=seed), queue=queue, seed=seed)
+    if engine is None:
+        engine = build_engine(cfg, coin, source.registry, start_ts, kill_store, log, load_kill)
+    if exchange is None:
+        from hlmm.sim.exchange import SimExchange
+        from hlmm.sim.latency import LatencyModel
+
+        exchange = SimExchange(source.registry, latency or LatencyModel(seed=seed), queue=queue, seed=seed)
+    ex = exchange
     if source.warm_mids or source.warm_trades:
         engine.warm_start(mids=source.warm_mids, trades=source.warm_trades)
     stats = RunStats(coin, start_ts)

@@ -1,0 +1,235 @@
+"""Paper runner (async): the same EngineCore against the async SimVenue, paced in real time.
+
+The market source is replayed against a clock: simulated time = start + (wall elapsed) x ``speed``.
+A ``speed`` above 1 runs the simulated market faster than real time (the demo uses it to show fills in
+seconds on a sparse market). Everything that touches the engine runs in one consumer coroutine fed by
+a queue (market events, venue events, timer ticks), so the engine is never re-entered.
+
+SIGINT/SIGTERM (when ``install_signals``) set the stop event: the engine cancels everything it has, the
+venue cancels all resting orders as a backstop, remaining venue events are drained, then the summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hlmm.config import Config
+from hlmm.engine.runner import (
+    MarketSource,
+    RunnerError,
+    build_engine,
+    count_resting,
+    kill_reason,
+    peek_start,
+    persist_kill,
+)
+from hlmm.engine.summary import RunStats, build_summary
+from hlmm.market.events import Bbo, BookSnapshot
+from hlmm.report.terminal import View, view_from_engine
+
+DRAIN_WALL_S = 2.0
+
+
+@dataclass(slots=True)
+class PaperResult:
+    summary: dict[str, Any]
+    engine: Any
+    venue: Any
+    stats: RunStats
+    stopped_by: str
+
+
+class SimClock:
+    """Simulated time running ``speed`` times faster than the monotonic wall clock from ``start_ts``."""
+
+    def __init__(self, start_ts: float, speed: float = 1.0, wall: Callable[[], float] = time.monotonic) -> None:
+        if not speed > 0:
+            raise RunnerError(f"speed must be > 0, got {speed}")
+        self.start_ts = start_ts
+        self.speed = speed
+        self._wall = wall
+        self._w0 = wall()
+
+    def __call__(self) -> float:
+        return self.start_ts + (self._wall() - self._w0) * self.speed
+
+    def wall_delay(self, sim_ts: float) -> float:
+        """Wall seconds until simulated time ``sim_ts``."""
+        return (sim_ts - self()) / self.speed
+
+
+async def run_paper(
+    source: MarketSource,
+    cfg: Config,
+    *,
+    duration_s: float,
+    speed: float = 1.0,
+    seed: int = 0,
+    latency: Any = None,
+    queue: str = "prob",
+    kill_store: Any | None = None,
+    load_kill: bool = True,
+    log: Any | None = None,
+    ui: Callable[[View], None] | None = None,
+    ui_interval_s: float = 0.25,
+    note: str = "",
+    timer_interval_s: float = 1.0,
+    stop: asyncio.Event | None = None,
+    install_signals: bool = False,
+) -> PaperResult:
+    """Paper-trade ``source`` for ``duration_s`` simulated seconds (or until stopped)."""
+    from hlmm.sim.exchange import SimExchange
+    from hlmm.sim.latency import LatencyModel
+    from hlmm.sim.venue import SimVenue
+
+    coin = source.coin
+    if source.start_ts is None:
+        start_ts, events = peek_start(source.events)  # a recording: its own clock, paced from its start
+    else:
+        start_ts, events = source.start_ts, iter(source.events)
+    clock = SimClock(start_ts, speed)
+    engine = build_engine(cfg, coin, source.registry, start_ts, kill_store, log, load_kill)
+    if source.warm_mids or source.warm_trades:
+        engine.warm_start(mids=source.warm_mids, trades=source.warm_trades)
+    exchange = SimExchange(source.registry, latency or LatencyModel(seed=seed), queue=queue, seed=seed)
+    venue = SimVenue(exchange, clock=clock)
+    stats = RunStats(coin, start_ts)
+    max_pos_usd = cfg.coin(coin).risk.max_position_usd
+    stop = stop or asyncio.Event()
+    q: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+    venue.set_event_sink(lambda ev: q.put_nowait(("v", ev)))
+    await venue.start()
+
+    loop = asyncio.get_running_loop()
+    installed: list[int] = []
+    if install_signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+                installed.append(sig)
+
+    end_ts = start_ts + duration_s
+
+    async def pump() -> None:
+        for n, ev in enumerate(events):
+            if ev.ts > end_ts or stop.is_set():
+                break
+            d = clock.wall_delay(ev.ts)
+            if d > 0:
+                await asyncio.sleep(d)
+            elif n % 256 == 0:
+                await asyncio.sleep(0)  # behind schedule: still let the consumer and venue run
+            q.put_nowait(("m", ev))
+        q.put_nowait(("end", None))
+
+    async def ticker() -> None:
+        while True:
+            await asyncio.sleep(timer_interval_s / speed)
+            q.put_nowait(("t", clock()))
+
+    async def stopper() -> None:
+        await stop.wait()
+        q.put_nowait(("stop", None))
+
+    async def painter() -> None:
+        assert ui is not None
+        while True:
+            ui(view_from_engine(engine, stats, clock(), duration_s=duration_s, note=note))
+            await asyncio.sleep(ui_interval_s)
+
+    async def send(actions: list[Any], t: float) -> None:
+        stats.on_actions(actions, t)
+        await venue.submit(actions)
+        if engine.persist_needed:
+            persist_kill(engine, kill_store)
+
+    tasks = [asyncio.create_task(pump()), asyncio.create_task(ticker()), asyncio.create_task(stopper())]
+    if ui is not None:
+        tasks.append(asyncio.create_task(painter()))
+    wall0 = time.perf_counter()
+    stopped_by = "duration"
+    try:
+        await send(engine.sync(await venue.snapshot(coin)), clock())
+        while True:
+            kind, item = await q.get()
+            if kind == "m":
+                ev = item
+                venue.feed_market(ev)
+                stats.n_events += 1
+                if type(ev) is BookSnapshot or type(ev) is Bbo:
+                    m = ev.mid if type(ev) is BookSnapshot else (
+                        0.5 * (ev.bid_px + ev.ask_px) if ev.bid_px is not None and ev.ask_px is not None else None
+                    )
+                    if m is not None:
+                        stats.on_mid(ev.ts, m)
+                acts = engine.on_market(ev)
+                if acts:
+                    await send(acts, ev.ts)
+            elif kind == "v":
+                stats.on_venue(item)
+                acts = engine.on_venue(item)
+                if acts:
+                    await send(acts, clock())
+            elif kind == "t":
+                t = min(item, end_ts)
+                acts = engine.on_timer(t)
+                if acts:
+                    await send(acts, t)
+                persist_kill(engine, kill_store)
+                nb, na = count_resting(venue.exchange.open_orders(coin))
+                stats.on_resting(t, nb, na)
+                if t >= end_ts:
+                    break
+            elif kind == "end":
+                break
+            elif kind == "stop":
+                stopped_by = "signal"
+                break
+    finally:
+        for tk in tasks:
+            tk.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+    # Shutdown: the engine cancels what it knows; the venue cancel-all is the backstop.
+    t_end = min(clock(), end_ts) if stopped_by == "duration" else clock()
+    await send(engine.shutdown(clock()), clock())
+    await venue.cancel_all(coin)
+    deadline = time.monotonic() + DRAIN_WALL_S
+    while time.monotonic() < deadline:
+        try:
+            kind, item = await asyncio.wait_for(q.get(), timeout=max(0.01, deadline - time.monotonic()))
+        except TimeoutError:
+            break
+        if kind == "v":
+            stats.on_venue(item)
+            acts = engine.on_venue(item)
+            if acts:
+                await send(acts, clock())
+        if not venue.exchange.open_orders(coin) and q.empty() and venue.exchange.next_time() is None:
+            break
+    persist_kill(engine, kill_store)
+    snap = await venue.snapshot(coin)
+    resting_left = len(venue.exchange.open_orders(coin))
+    await venue.close()
+    wall = time.perf_counter() - wall0
+    summary = build_summary(
+        stats,
+        end_ts=t_end,
+        max_position_usd=max_pos_usd,
+        portfolio=engine.portfolio,
+        kill=kill_reason(engine),
+        wall_s=wall,
+        mode="paper",
+        venue_position=snap.position,
+        extra={"source": source.description, "speed": speed, "stopped_by": stopped_by,
+               "resting_after_shutdown": resting_left},
+    )
+    return PaperResult(summary=summary, engine=engine, venue=venue, stats=stats, stopped_by=stopped_by)
