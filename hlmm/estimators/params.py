@@ -10,6 +10,12 @@ class EstimatorParams(BaseModel):
 
     sigma_prior: float = Field(0.0004, gt=0, description="prior volatility of log mid, per sqrt(second)")
     vol_halflife_s: float = Field(60.0, gt=0)
+    vol_min_dt_s: float = Field(
+        1.0,
+        ge=0,
+        description="returns are taken over at least this many seconds (tick-level mid returns on a large-tick "
+        "book are mean-reverting/trending and misstate vol at quoting horizons); 0 = every update",
+    )
     vol_max_gap_s: float = Field(
         30.0, gt=0, description="a mid gap longer than this resets the reference point instead of making a return"
     )
@@ -35,4 +41,6 @@ class EstimatorParams(BaseModel):
             raise ValueError("intensity_a_min must be < intensity_a_max")
         if self.intensity_kappa_min >= self.intensity_kappa_max:
             raise ValueError("intensity_kappa_min must be < intensity_kappa_max")
+        if self.vol_min_dt_s >= self.vol_max_gap_s:
+            raise ValueError("vol_min_dt_s must be < vol_max_gap_s")
         return self

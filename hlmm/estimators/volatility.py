@@ -10,6 +10,11 @@ Gaps: a gap longer than ``vol_max_gap_s`` (a reconnect, a silent HIP-3 book) doe
 reference point is reset to the new mid. One return over a long gap would be a single noisy sample with a huge
 weight, i.e. a one-off spike or collapse. Zero or negative dt (duplicate or out-of-order timestamps) is
 ignored and the reference point is kept, so the next in-order return still covers the whole move.
+
+Sampling: a return is taken only once ``vol_min_dt_s`` has passed since the reference point (updates in between
+just wait; the next return covers their move). Tick-level mid returns on a large-tick book are autocorrelated:
+on the real BTC recording (2025-09-01 session) every-update returns give 1.7e-5/sqrt(s), 1 s sampling 2.5e-5,
+60 s sampling 4.5e-5. Waiting also makes the hot path a single comparison for most book events.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ class VolatilityEstimator:
         "_last_ts",
         "_log_last",
         "_max_gap",
+        "_min_dt",
         "_min_samples",
         "_n",
         "_n_gaps",
@@ -43,6 +49,7 @@ class VolatilityEstimator:
     def __init__(self, params: EstimatorParams) -> None:
         self._hl = params.vol_halflife_s
         self._max_gap = params.vol_max_gap_s
+        self._min_dt = params.vol_min_dt_s
         self._min_samples = params.warmup_min_samples
         self._prior_var = params.sigma_prior * params.sigma_prior
         # den of a fully covered window: integral of 0.5**(t/hl) dt over [0, inf) = hl / ln2.
@@ -69,8 +76,9 @@ class VolatilityEstimator:
             self._set_reference(ts, mid)
             return
         dt = ts - last_ts
-        if dt <= 0.0:
-            self._n_ignored += 1
+        if dt < self._min_dt or dt <= 0.0:
+            if dt <= 0.0:
+                self._n_ignored += 1
             return
         if dt > self._max_gap:
             self._n_gaps += 1
