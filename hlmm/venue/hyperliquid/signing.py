@@ -95,10 +95,24 @@ def _address_bytes(address: object, what: str) -> bytes:
     return bytes.fromhex(address[2:])
 
 
+def _reject_floats(obj: object, path: str = "action") -> None:
+    # Hyperliquid actions carry prices/sizes as strings and ids/times as ints; a float anywhere is float drift
+    # about to be signed (and msgpack would happily encode it).
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _reject_floats(v, f"{path}.{k}")
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            _reject_floats(v, f"{path}[{i}]")
+    elif isinstance(obj, float):
+        raise SigningError(f"{path} is a float ({obj!r}); prices and sizes must be wire strings")
+
+
 # ---- L1 actions ------------------------------------------------------------------
 def action_hash(action: dict, nonce: int, vault_address: str | None, expires_after: int | None) -> bytes:
     """The connectionId: keccak(msgpack(action) || nonce(8) || 0x00 | 0x01+vault(20) || [0x00 + expiry(8)])."""
     _check_u64(nonce, "nonce")
+    _reject_floats(action)
     try:
         data = msgpack.packb(action)
     except (TypeError, ValueError, OverflowError) as e:

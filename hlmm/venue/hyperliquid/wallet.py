@@ -127,6 +127,19 @@ class Wallet:
             raise WalletError(f"keystore {p} holds an invalid secp256k1 key") from None
         return cls(key, account_address)
 
+    @classmethod
+    def load(
+        cls,
+        keystore_path: str | os.PathLike[str] | None = None,
+        account_address: str | None = None,
+        env_var: str = DEFAULT_KEY_ENV,
+    ) -> Wallet:
+        """The configured key: the keystore when ``keystore_path`` is set (config ``account.keystore_path``),
+        otherwise ``$env_var``. ``account_address`` is config ``account.address`` (None: the signer itself)."""
+        if keystore_path is not None:
+            return cls.from_keystore(keystore_path, None, account_address)
+        return cls.from_env(env_var, account_address)
+
     # ---- signing ----------------------------------------------------------
     def sign_digest(self, digest: bytes) -> tuple[int, int, int]:
         """Sign a 32-byte digest (no further hashing). Returns (r, s, v) with v = 27 + recovery id, low-s."""

@@ -194,6 +194,15 @@ def test_action_hash_rejects_unpackable_action() -> None:
         action_hash({"type": "order", "x": object()}, 0, None, None)
 
 
+@pytest.mark.parametrize(
+    "action",
+    [{"type": "order", "orders": [{"a": 0, "b": True, "p": 100.5, "s": "1"}]}, {"type": "x", "n": [1, (2, 3.0)]}],
+)
+def test_action_hash_rejects_floats(action: dict) -> None:
+    with pytest.raises(SigningError, match="float"):
+        action_hash(action, 0, None, None)
+
+
 def test_vault_case_does_not_change_hash() -> None:
     assert action_hash(DUMMY, 1, VAULT.upper().replace("0X", "0x"), None) == action_hash(DUMMY, 1, VAULT, None)
 

@@ -164,3 +164,15 @@ def test_equality_by_addresses() -> None:
     assert Wallet.from_key(KEY) == Wallet.from_key(KEY_HEX)
     assert Wallet.from_key(KEY) != Wallet.from_key(KEY, account_address=MASTER)
     assert len({Wallet.from_key(KEY), Wallet.from_key(KEY_HEX)}) == 1
+
+
+def test_load_prefers_configured_keystore(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = _keystore(tmp_path, "pw")
+    monkeypatch.setenv("HLMM_KEYSTORE_PASSWORD", "pw")
+    monkeypatch.setenv("HLMM_PRIVATE_KEY", "0x" + "22" * 32)  # a different key: must not be used
+    assert Wallet.load(p, MASTER).address == ADDR
+    assert Wallet.load(p, MASTER).account_address == MASTER.lower()
+    assert Wallet.load().address == Wallet.from_key("0x" + "22" * 32).address
+    monkeypatch.delenv("HLMM_PRIVATE_KEY")
+    with pytest.raises(WalletError, match="HLMM_PRIVATE_KEY"):
+        Wallet.load()
