@@ -1,0 +1,283 @@
+"""Reconcile: turn a desired ladder and the live orders into venue actions. Pure function.
+
+Rules, in priority order:
+1. Dangerous cancels first: orders that cross the latest book ("crosses book"), everything when killed
+   ("kill"), the position-increasing side in reduce-only mode ("reduce-only"), orders whose venue state
+   is unknown ("unknown state"), and orders beyond the side's room ("over room").
+2. Keep an order when a target is within ``tolerance_bps`` in price and ``size_tolerance`` (fraction of
+   the target) in size; modify (cancel-replace, same cloid) an order towards an unmatched target;
+   cancel orders no longer wanted ("stale px" when inside the ladder, "not in ladder" otherwise);
+   place missing targets.
+3. At most ``max_actions_per_cycle`` actions. Ladder work is grouped by level with the bid and ask of a
+   level together, from the touch outwards, and a group is taken whole or not at all: a truncated
+   budget never leaves a one-sided book by accident.
+4. Exposure invariant: a placement (or the new leg of a modify) on a side is emitted only if the side's
+   exposure — remaining size of every live order incl. pending new/cancel/modify, which can all still
+   fill — plus the new size fits ``room``. Otherwise it is deferred (a modify becomes a cancel).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from hlmm.config import RequoteParams
+from hlmm.engine.tracker import TrackedOrder
+from hlmm.market.instrument import Instrument
+from hlmm.strategy.types import DesiredLadder, Quote
+from hlmm.venue.base import CancelOrder, ModifyOrder, PlaceOrder, Tif, VenueAction
+
+_EPS = 1e-9
+
+R_CROSS = "crosses book"
+R_KILL = "kill"
+R_REDUCE = "reduce-only"
+R_UNKNOWN = "unknown state"
+R_ROOM = "over room"
+R_STALE = "stale px"
+R_NOT_IN_LADDER = "not in ladder"
+
+_DANGER_RANK = {R_CROSS: 0, R_KILL: 1, R_REDUCE: 2, R_ROOM: 3, R_UNKNOWN: 4}
+
+
+@dataclass(slots=True)
+class ReconcilePlan:
+    """Actions to send (each carries its reason), plus what was kept and deferred and why."""
+
+    actions: list[VenueAction] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)  # one per action, same order
+    deferred: list[str] = field(default_factory=list)
+    kept: int = 0
+
+    @property
+    def n_place(self) -> int:
+        return sum(isinstance(a, PlaceOrder) for a in self.actions)
+
+    @property
+    def n_cancel(self) -> int:
+        return sum(isinstance(a, CancelOrder) for a in self.actions)
+
+    @property
+    def n_modify(self) -> int:
+        return sum(isinstance(a, ModifyOrder) for a in self.actions)
+
+
+_fallback_counter = itertools.count(1)
+
+
+def _fallback_cloid() -> str:
+    return "0x" + f"{0xFFFF:016x}{next(_fallback_counter):016x}"
+
+
+@dataclass(slots=True)
+class _Work:
+    kind: str  # "place" | "modify" | "cancel"
+    is_buy: bool
+    reason: str
+    quote: Quote | None = None
+    order: TrackedOrder | None = None
+
+
+def _cancel(o: TrackedOrder, reason: str) -> _Work:
+    return _Work("cancel", o.is_buy, reason, order=o)
+
+
+def _within(o: TrackedOrder, q: Quote, tol_bps: float, size_tol: float) -> bool:
+    return abs(o.target_px - q.px) <= q.px * tol_bps * 1e-4 + _EPS and abs(o.target_sz - q.sz) <= (
+        size_tol * q.sz + _EPS
+    )
+
+
+def _match_side(
+    targets: Sequence[Quote], cands: list[TrackedOrder], params: RequoteParams, is_buy: bool
+) -> tuple[list[_Work | None], list[_Work], list[_Work], int]:
+    """Per level: the work for that target (None when kept); stray cancels inside / outside the ladder."""
+    tol, stol = params.tolerance_bps, params.size_tolerance
+    free = list(cands)
+    per_level: list[_Work | None] = []
+    unmatched: list[int] = []
+    kept = 0
+    for i, q in enumerate(targets):
+        best, best_d = None, 0.0
+        for o in free:
+            if _within(o, q, tol, stol):
+                d = abs(o.target_px - q.px)
+                if best is None or d < best_d:
+                    best, best_d = o, d
+        if best is not None:
+            free.remove(best)
+            per_level.append(None)
+            kept += 1
+        else:
+            per_level.append(_Work("place", is_buy, "", quote=q))
+            unmatched.append(i)
+    # Re-use resting orders (cancel-replace) for unmatched targets, closest price first.
+    for i in unmatched:
+        q = targets[i]
+        movable = [o for o in free if o.acked and o.modify is None and not o.cancel_pending and o.tif == Tif.ALO]
+        if not movable:
+            continue
+        o = min(movable, key=lambda x: abs(x.px - q.px))
+        free.remove(o)
+        moved_bps = abs(o.px - q.px) / q.px * 1e4
+        why = R_STALE if moved_bps > tol else "size"
+        per_level[i] = _Work("modify", is_buy, f"{why} ({o.px}->{q.px}, {o.target_sz}->{q.sz})", quote=q, order=o)
+    inside: list[_Work] = []
+    outside: list[_Work] = []
+    best_px = targets[0].px if targets else None
+    for o in free:
+        is_inside = best_px is not None and (o.target_px > best_px if is_buy else o.target_px < best_px)
+        if is_inside:
+            inside.append(_cancel(o, R_STALE))
+        else:
+            outside.append(_cancel(o, R_NOT_IN_LADDER))
+    return per_level, inside, outside, kept
+
+
+def reconcile(
+    desired: DesiredLadder,
+    live: Sequence[TrackedOrder],
+    inst: Instrument,
+    params: RequoteParams,
+    room_bid: float,
+    room_ask: float,
+    *,
+    best_bid: float | None = None,
+    best_ask: float | None = None,
+    kill: bool = False,
+    reduce_only: bool = False,
+    position: float = 0.0,
+    cloid_factory: Callable[[], str] | None = None,
+) -> ReconcilePlan:
+    """Plan the actions that move ``live`` towards ``desired`` within the action budget and the room.
+
+    ``room_bid``/``room_ask`` are the sizes (contracts) each side may still add to the position
+    (e.g. max position minus position); exposure of live orders is subtracted here."""
+    new_cloid = cloid_factory or _fallback_cloid
+    coin = desired.coin
+    plan = ReconcilePlan()
+    exposure = {True: 0.0, False: 0.0}
+    room = {True: max(0.0, room_bid), False: max(0.0, room_ask)}
+    cands: dict[bool, list[TrackedOrder]] = {True: [], False: []}
+    danger: list[_Work] = []
+    # Which side increases |position| in reduce-only mode (flat: both do).
+    increasing = {True: position >= 0, False: position <= 0}
+
+    for o in live:
+        if o.terminal is not None or o.coin != coin:
+            continue
+        exposure[o.is_buy] += o.exposure
+        if o.cancel_pending:
+            continue  # already on its way out; still counted above because it can fill
+        if o.tif != Tif.ALO:
+            continue  # IOC flatten orders die by themselves
+        px = o.target_px
+        if kill:
+            danger.append(_cancel(o, R_KILL))
+        elif (o.is_buy and best_ask is not None and px >= best_ask) or (
+            not o.is_buy and best_bid is not None and px <= best_bid
+        ):
+            danger.append(_cancel(o, R_CROSS))
+        elif reduce_only and increasing[o.is_buy]:
+            danger.append(_cancel(o, R_REDUCE))
+        elif o.needs_cancel:
+            danger.append(_cancel(o, R_UNKNOWN))
+        else:
+            cands[o.is_buy].append(o)
+
+    # Orders beyond the room (e.g. the room shrank with the price): cancel the outermost first.
+    for side in (True, False):
+        excess = exposure[side] - room[side]
+        if excess > _EPS and cands[side]:
+            ordered = sorted(cands[side], key=lambda x: x.target_px, reverse=not side)  # outermost first
+            for o in ordered:
+                if excess <= _EPS:
+                    break
+                danger.append(_cancel(o, R_ROOM))
+                cands[side].remove(o)
+                excess -= o.exposure
+
+    danger.sort(key=lambda w: _DANGER_RANK.get(w.reason, 9))
+    budget = params.max_actions_per_cycle
+
+    def emit(w: _Work) -> None:
+        o, q = w.order, w.quote
+        if w.kind == "cancel":
+            assert o is not None
+            plan.actions.append(CancelOrder(coin=coin, cloid=o.cloid, reason=w.reason))
+            plan.reasons.append(w.reason)
+            return
+        assert q is not None
+        if exposure[w.is_buy] + q.sz > room[w.is_buy] + _EPS:
+            side = "bid" if w.is_buy else "ask"
+            plan.deferred.append(
+                f"{side} {q.sz}@{q.px}: room {room[w.is_buy]:.6g} < exposure {exposure[w.is_buy]:.6g} + {q.sz}"
+            )
+            if w.kind == "modify" and o is not None:
+                why = f"{R_STALE}; replacement deferred: room"
+                plan.actions.append(CancelOrder(coin=coin, cloid=o.cloid, reason=why))
+                plan.reasons.append(why)
+            return
+        exposure[w.is_buy] += q.sz
+        ro = reduce_only and not increasing[w.is_buy]
+        if w.kind == "modify":
+            assert o is not None
+            why = f"modify {w.reason}: {q.reason}"
+            new = PlaceOrder(coin=coin, cloid=o.cloid, is_buy=q.is_buy, px=q.px, sz=q.sz, tif=Tif.ALO,
+                             reduce_only=ro, reason=why)
+            plan.actions.append(ModifyOrder(cloid=o.cloid, new=new, reason=why))
+        else:
+            why = f"place lvl {q.level}: {q.reason}"
+            plan.actions.append(PlaceOrder(coin=coin, cloid=new_cloid(), is_buy=q.is_buy, px=q.px, sz=q.sz,
+                                           tif=Tif.ALO, reduce_only=ro, reason=why))
+        plan.reasons.append(why)
+
+    for w in danger:
+        if budget <= 0:
+            break
+        emit(w)
+        budget -= 1
+
+    bid_levels, bid_in, bid_out, kb = _match_side(desired.bids, cands[True], params, True)
+    ask_levels, ask_in, ask_out, ka = _match_side(desired.asks, cands[False], params, False)
+    plan.kept = kb + ka
+
+    # Stale orders inside the new ladder are at more risk than anything else left: cancel them first.
+    for w in itertools.chain.from_iterable(itertools.zip_longest(bid_in, ask_in)):
+        if w is None:
+            continue
+        if budget <= 0:
+            break
+        emit(w)
+        budget -= 1
+
+    groups: list[list[_Work]] = []
+    for i in range(max(len(bid_levels), len(ask_levels))):
+        g = [w for w in (bid_levels[i] if i < len(bid_levels) else None,
+                         ask_levels[i] if i < len(ask_levels) else None) if w is not None]
+        if g:
+            groups.append(g)
+    taken_any = False
+    for g in groups:
+        if len(g) > budget:
+            if taken_any or budget <= 0:
+                for w in g:
+                    if w.quote is not None:
+                        plan.deferred.append(f"lvl {w.quote.level} {'bid' if w.is_buy else 'ask'}: action budget")
+                break
+            g = g[:budget]  # a budget of 1: progress beats a deadlock
+        for w in g:
+            emit(w)
+            budget -= 1
+        taken_any = True
+    # Note: groups not taken above are deferred to the next cycle (the requote policy re-runs soon).
+
+    for w in itertools.chain.from_iterable(itertools.zip_longest(bid_out, ask_out)):
+        if w is None:
+            continue
+        if budget <= 0:
+            break
+        emit(w)
+        budget -= 1
+    return plan
