@@ -1,0 +1,485 @@
+"""Quote ladder: GLFT spreads around the fair price, size caps, concentration fallback, BBO guard.
+
+Pipeline of :func:`compute_ladder` (pure: no I/O, no clock; time comes in as ``ts``):
+
+1. inputs: two-sided, uncrossed book; estimators ready; fair price (see :mod:`hlmm.strategy.fair`).
+2. caps (:func:`size_caps`): eff_max = floor_size(max_position_usd / fair); per order
+   <= max(min_size_at(px), f * eff_max) with f = min(min_order_fraction, 0.25); per level
+   <= 0.33 * eff_max / active_levels; per side total <= room (bids: eff_max - position, asks:
+   eff_max + position; reduce_only: only the reducing side, total <= |position|).
+3. prices: depth of level i = half_spread +- skew + i * level_spacing_bps (bids: + skew, asks: - skew,
+   skew = q * GLFT skew, q = position / eff_max); bids rounded down, asks up, by the Instrument; levels
+   that round to the same price are merged (the deeper one is dropped before sizing).
+4. sizes: profile weight x min(per-order, per-level cap), floored to lots, raised to the min notional size
+   when the caps allow it. Concentration fallback: when the per-level cap of n levels is below the min
+   size, the side quotes the n' < n innermost levels whose per-level cap (0.33 * eff_max / n') meets it.
+   Room is filled from the inside out; a level left below min notional by the room is dropped.
+5. BBO guard (last step): no bid >= best ask, no ask <= best bid; an offending quote moves to the nearest
+   passive valid price (and stays strictly behind the previous level), its size is re-capped at the new
+   price, and it is dropped if it no longer meets min notional.
+6. final check: every quote has a valid price and size and meets min notional, or it is dropped.
+
+Sizes are handled internally as integer numbers of lots (exact); every price and size that leaves this
+module comes from the Instrument's rounding methods.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from hlmm.estimators.state import EstimatorState
+from hlmm.market.instrument import Instrument, InvalidPriceError
+from hlmm.market.state import MarketState
+from hlmm.strategy.errors import StrategyInputError
+from hlmm.strategy.fair import fair_price
+from hlmm.strategy.glft import glft_bps
+from hlmm.strategy.params import StrategyParams
+from hlmm.strategy.types import DesiredLadder, Quote
+
+MAX_ORDER_FRACTION = 0.25  # hard cap: one order never exceeds 25% of max position (unless that is below min size)
+LEVEL_BUDGET_FRACTION = 0.33  # all levels of a side together rest at most 33% of max position (before room)
+_LEVEL_NUM, _LEVEL_DEN = 33, 100  # LEVEL_BUDGET_FRACTION as an exact ratio for integer lot arithmetic
+
+
+@dataclass(frozen=True, slots=True)
+class SizeCaps:
+    """Size limits (in contracts) at a price. ``min_size`` is the smallest size meeting min notional there."""
+
+    eff_max_position: float
+    per_order_cap: float
+    per_level_cap: float
+    min_size: float
+
+
+def _check_finite(name: str, x: float, positive: bool = False) -> float:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise StrategyInputError(f"{name} must be a number, got {type(x).__name__}")
+    xf = float(x)
+    if not math.isfinite(xf) or (positive and xf <= 0):
+        raise StrategyInputError(f"{name} must be finite{' and > 0' if positive else ''}, got {x}")
+    return xf
+
+
+# Memo of pure Instrument functions of a price or size (min size, validity, lots -> size). Ladders reuse the
+# same prices cycle after cycle, and the Decimal-based methods cost microseconds each. Keyed by every
+# Instrument field the functions depend on, so two instruments with the same rules share entries safely.
+_MEMO: dict[tuple[object, ...], object] = {}
+_MEMO_MAX = 50_000
+
+
+def _memo_put(key: tuple[object, ...], value: object) -> None:
+    if len(_MEMO) >= _MEMO_MAX:
+        _MEMO.clear()  # crude bound: a miss only costs the Decimal call again
+    _MEMO[key] = value
+
+
+def _min_lots(inst: Instrument, px: float) -> int:
+    """inst.min_size_at(px) as an integer number of lots."""
+    key = ("min", inst.sz_decimals, inst.min_order_value, px)
+    v = _MEMO.get(key)
+    if v is None:
+        v = _lots(inst, inst.min_size_at(px))
+        _memo_put(key, v)
+    return v  # type: ignore[return-value]
+
+
+def _valid_px(inst: Instrument, px: float) -> bool:
+    key = ("px", inst.sz_decimals, inst.max_decimals, px)
+    v = _MEMO.get(key)
+    if v is None:
+        v = inst.is_valid_price(px)
+        _memo_put(key, v)
+    return v  # type: ignore[return-value]
+
+
+def _valid_sz(inst: Instrument, sz: float) -> bool:
+    key = ("vsz", inst.sz_decimals, sz)
+    v = _MEMO.get(key)
+    if v is None:
+        v = inst.is_valid_size(sz)
+        _memo_put(key, v)
+    return v  # type: ignore[return-value]
+
+
+def _fmt(inst: Instrument, lots: int) -> str:
+    """Display a lot count as a size (for reasons only; never sent to the wire)."""
+    return f"{lots / 10**inst.sz_decimals:.{inst.sz_decimals}f}"
+
+
+def _lots(inst: Instrument, sz: float) -> int:
+    """A valid size as an exact integer number of lots."""
+    return round(sz * 10**inst.sz_decimals)
+
+
+def _size(inst: Instrument, lots: int) -> float:
+    # int / int is correctly rounded, and floor_size keeps the Instrument the only source of sizes.
+    key = ("sz", inst.sz_decimals, lots)
+    v = _MEMO.get(key)
+    if v is None:
+        v = inst.floor_size(lots / 10**inst.sz_decimals)
+        _memo_put(key, v)
+    return v  # type: ignore[return-value]
+
+
+def _order_fraction(order_fraction: float) -> float:
+    f = _check_finite("order_fraction", order_fraction, positive=True)
+    return min(f, MAX_ORDER_FRACTION)  # may lower the 25% cap, never raise it
+
+
+def size_caps(
+    inst: Instrument,
+    fair: float,
+    max_position_usd: float,
+    active_levels: int,
+    order_fraction: float = MAX_ORDER_FRACTION,
+) -> SizeCaps:
+    """Caps at ``fair`` for a side with ``active_levels`` levels (``order_fraction`` is clamped to <= 0.25)."""
+    fair = _check_finite("fair", fair, positive=True)
+    max_position_usd = _check_finite("max_position_usd", max_position_usd, positive=True)
+    if isinstance(active_levels, bool) or not isinstance(active_levels, int) or active_levels < 1:
+        raise StrategyInputError(f"active_levels must be an int >= 1, got {active_levels!r}")
+    frac = _order_fraction(order_fraction)
+    eff = inst.floor_size(max_position_usd / fair)
+    eff_lots = _lots(inst, eff)
+    min_size = inst.min_size_at(fair)
+    per_order = max(min_size, _size(inst, math.floor(frac * eff_lots)))
+    per_level = _size(inst, (_LEVEL_NUM * eff_lots) // (_LEVEL_DEN * active_levels))
+    return SizeCaps(eff_max_position=eff, per_order_cap=per_order, per_level_cap=per_level, min_size=min_size)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# BBO guard
+# ---------------------------------------------------------------------------------------------------------
+def passive_bound(inst: Instrument, is_buy: bool, best_bid: float, best_ask: float) -> float:
+    """Most aggressive valid price that cannot cross: bids strictly below best ask, asks strictly above best bid."""
+    if is_buy:
+        px = inst.round_bid(best_ask)
+        return inst.next_passive_px(px, True) if px >= best_ask else px
+    px = inst.round_ask(best_bid)
+    return inst.next_passive_px(px, False) if px <= best_bid else px
+
+
+def apply_bbo_guard(
+    inst: Instrument,
+    quotes: Sequence[Quote],
+    is_buy: bool,
+    best_bid: float,
+    best_ask: float,
+    order_cap_base: float | None,
+) -> tuple[list[Quote], list[str]]:
+    """Keep one side's quotes (inner first) passive: move offenders to the nearest passive valid price.
+
+    A moved quote also stays strictly behind the previous kept quote of its side (distinct prices). When
+    ``order_cap_base`` (= f * eff_max) is given, a moved quote's size is re-capped to
+    max(min_size_at(new px), order_cap_base). A quote that no longer meets min notional, or has no valid
+    price left, is dropped. Returns (kept quotes, dropped reasons)."""
+    side = "bid" if is_buy else "ask"
+    if not quotes:
+        return [], []
+    bound: float | None = None  # computed only when needed: a valid bid < best ask is already <= the bound
+    kept: list[Quote] = []
+    dropped: list[str] = []
+    for q in quotes:
+        prev = kept[-1].px if kept else None
+        valid = _valid_px(inst, q.px)
+        if is_buy:
+            ok = valid and q.px < best_ask and (prev is None or q.px < prev)
+        else:
+            ok = valid and q.px > best_bid and (prev is None or q.px > prev)
+        if ok:
+            kept.append(q)
+            continue
+        if bound is None:
+            bound = passive_bound(inst, is_buy, best_bid, best_ask)
+        target = bound
+        if not valid:  # an off-grid quote (only possible from outside callers): snap it passively first
+            try:
+                snapped = inst.round_px(q.px, is_buy)
+            except InvalidPriceError:
+                dropped.append(f"{side} L{q.level} @{q.px}: invalid price with no valid passive neighbour")
+                continue
+            target = min(target, snapped) if is_buy else max(target, snapped)
+        if prev is not None:
+            try:
+                behind = inst.next_passive_px(prev, is_buy)
+            except InvalidPriceError:
+                dropped.append(f"{side} L{q.level} @{q.px}: guard found no valid price behind {prev}")
+                continue
+            target = min(target, behind) if is_buy else max(target, behind)
+        touch = best_ask if is_buy else best_bid
+        why = f"; guard: moved {q.px}->{target} ({'best ask' if is_buy else 'best bid'} {touch})"
+        sz = q.sz
+        if order_cap_base is not None:
+            cap = max(inst.min_size_at(target), order_cap_base)
+            if sz > cap:
+                why += f", size re-capped {sz}->{cap} (per-order cap at new price)"
+                sz = inst.floor_size(cap)
+        if not inst.meets_min_value(target, sz):
+            dropped.append(f"{side} L{q.level} @{q.px}: guard moved it to {target} where {sz} is below min notional")
+            continue
+        kept.append(replace(q, px=target, sz=sz, reason=q.reason + why))
+    return kept, dropped
+
+
+# ---------------------------------------------------------------------------------------------------------
+# ladder
+# ---------------------------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Level:
+    level: int
+    px: float
+    raw: float
+    depth: float
+    min_lots: int
+
+
+def _profile_weight(params: StrategyParams, i: int, n: int) -> float:
+    if params.size_profile == "flat":
+        return 1.0
+    if params.size_profile == "linear":
+        return (n - i) / n
+    return params.size_decay**i
+
+
+def _side_prices(
+    inst: Instrument, is_buy: bool, fair: float, depth0: float, params: StrategyParams, dropped: list[str]
+) -> list[_Level]:
+    side = "bid" if is_buy else "ask"
+    out: list[_Level] = []
+    rnd = inst.round_bid if is_buy else inst.round_ask
+    sign = -1.0 if is_buy else 1.0
+    for i in range(params.levels):
+        depth = depth0 + i * params.level_spacing_bps
+        raw = fair * (1.0 + sign * depth / 1e4)
+        if not raw > 0:
+            dropped.append(f"{side} L{i}: raw price {raw:.6g} <= 0 at depth {depth:.2f}bp; deeper levels dropped")
+            break
+        try:
+            px = rnd(raw)
+        except InvalidPriceError as e:
+            dropped.append(f"{side} L{i}: {e}; deeper levels dropped")
+            break
+        if out and px == out[-1].px:
+            dropped.append(f"{side} L{i}: rounds to {px} like L{out[-1].level}: merged into it")
+            continue
+        out.append(_Level(i, px, raw, depth, _min_lots(inst, px)))
+    return out
+
+
+def _side_quotes(
+    inst: Instrument,
+    is_buy: bool,
+    levels: list[_Level],
+    params: StrategyParams,
+    eff_lots: int,
+    frac_lots: int,
+    room_lots: int,
+    price_why: str,
+    dropped: list[str],
+) -> list[Quote]:
+    """Size one side: caps, profile, concentration fallback, room. ``levels`` are distinct prices, inner first."""
+    side = "bid" if is_buy else "ask"
+    if not levels:
+        return []
+    # Concentration: the largest n whose per-level cap covers the min size of each of its n inner levels.
+    prefix_max: list[int] = []
+    m = 0
+    for lv in levels:
+        m = max(m, lv.min_lots)
+        prefix_max.append(m)
+    n = len(levels)
+    while n >= 1 and (_LEVEL_NUM * eff_lots) // (_LEVEL_DEN * n) < prefix_max[n - 1]:
+        n -= 1
+    if n == 0:
+        pl1 = (_LEVEL_NUM * eff_lots) // _LEVEL_DEN
+        dropped.append(
+            f"{side}: no level possible: per-level cap {_fmt(inst, pl1)} (33% of eff max "
+            f"{_fmt(inst, eff_lots)}) < min size {_fmt(inst, levels[0].min_lots)} at {levels[0].px}"
+        )
+        return []
+    concentrated = ""
+    if n < len(levels):
+        concentrated = f" [concentrated {len(levels)}->{n} levels: per-level cap below min notional]"
+        gone = levels[n:]
+        dropped.append(
+            f"{side} L{gone[0].level}..L{gone[-1].level} ({len(gone)} levels, {gone[0].px}..{gone[-1].px}): "
+            f"merged by concentration into {n} level(s)"
+        )
+    pl_lots = (_LEVEL_NUM * eff_lots) // (_LEVEL_DEN * n)
+    quotes: list[Quote] = []
+    cum = 0
+    for i in range(n):
+        lv = levels[i]
+        po_lots = max(lv.min_lots, frac_lots)
+        cap = min(po_lots, pl_lots)
+        bind = "per_order" if po_lots <= pl_lots else "per_level"
+        w = _profile_weight(params, i, n)
+        lots = cap if w >= 1.0 else math.floor(cap * w + 1e-9)
+        why = f"sz: {params.size_profile} w={w:.3g} x {bind} cap {_fmt(inst, cap)}"
+        if lots < lv.min_lots:
+            lots = lv.min_lots  # allowed: min_lots <= per-order cap, and <= per-level cap by concentration
+            why += f" -> raised to min notional size {_fmt(inst, lots)}"
+        if cum + lots > room_lots:
+            left = room_lots - cum
+            if left < lv.min_lots:
+                rest = levels[i:n]
+                dropped.append(
+                    f"{side} L{rest[0].level}..L{rest[-1].level} ({len(rest)} levels from {rest[0].px}): no room "
+                    f"(side room {_fmt(inst, max(room_lots, 0))}, used {_fmt(inst, cum)}, "
+                    f"min size {_fmt(inst, lv.min_lots)})"
+                )
+                break
+            lots = left
+            why += f" -> room cap {_fmt(inst, lots)} (side room {_fmt(inst, room_lots)})"
+        cum += lots
+        reason = (
+            f"px: {price_why} lvl {lv.level} depth={lv.depth:.3f}bp raw={lv.raw:.8g} "
+            f"round_{'down' if is_buy else 'up'}; {why}{concentrated}"
+        )
+        quotes.append(Quote(is_buy=is_buy, px=lv.px, sz=_size(inst, lots), level=lv.level, reason=reason))
+    return quotes
+
+
+def _final_check(inst: Instrument, quotes: list[Quote], dropped: list[str]) -> tuple[Quote, ...]:
+    out: list[Quote] = []
+    for q in quotes:
+        err = None
+        if not _valid_px(inst, q.px):
+            err = "Price must be divisible by tick size."
+        elif not _valid_sz(inst, q.sz):
+            err = "Order has invalid size."
+        elif not inst.meets_min_value(q.px, q.sz):
+            err = "Order must have minimum value of $10."
+        if err is not None:  # never expected: the steps above construct valid quotes; kept as the last net
+            dropped.append(f"{'bid' if q.is_buy else 'ask'} L{q.level} @{q.px} x {q.sz}: {err}")
+            continue
+        out.append(q)
+    return tuple(out)
+
+
+def _empty(inst: Instrument, ts: float, fair: float, reason: str, dropped: Sequence[str] = ()) -> DesiredLadder:
+    return DesiredLadder(coin=inst.coin, ts=ts, fair=fair, bids=(), asks=(), reason=reason, dropped=tuple(dropped))
+
+
+def _position_lots(inst: Instrument, position: float) -> tuple[int, int]:
+    """(floor, ceil) of the position in lots; equal when it is a whole number of lots up to float noise."""
+    scaled = position * 10**inst.sz_decimals
+    near = round(scaled)
+    if abs(scaled - near) <= 1e-6 * max(1.0, abs(scaled)):
+        return near, near
+    return math.floor(scaled), math.ceil(scaled)
+
+
+def compute_ladder(
+    inst: Instrument,
+    params: StrategyParams,
+    max_position_usd: float,
+    market: MarketState,
+    est: EstimatorState,
+    position: float,
+    ts: float,
+    ref_adjust_bps: float = 0.0,
+    reduce_only: bool = False,
+) -> DesiredLadder:
+    """The desired ladder for one coin (see the module docstring for every step).
+
+    An empty ladder (``fair`` = 0.0 when it could not be computed) carries the reason in ``reason``."""
+    max_position_usd = _check_finite("max_position_usd", max_position_usd, positive=True)
+    position = _check_finite("position", position)
+    ts = _check_finite("ts", ts)
+    ref_adjust_bps = _check_finite("ref_adjust_bps", ref_adjust_bps)
+    if market.coin != inst.coin:
+        raise StrategyInputError(f"market state is for {market.coin!r} but the instrument is {inst.coin!r}")
+
+    bb, ba = market.best_bid, market.best_ask
+    if bb is None or ba is None:
+        return _empty(inst, ts, 0.0, f"no quotes: no two-sided book (best bid {bb}, best ask {ba})")
+    if bb >= ba:
+        return _empty(inst, ts, 0.0, f"no quotes: crossed/locked book (best bid {bb} >= best ask {ba})")
+    fp = fair_price(market, params, ref_adjust_bps)
+    if fp is None:
+        return _empty(inst, ts, 0.0, "no quotes: no fair price from the book")
+    fair = fp.fair
+    if not est.ready:
+        return _empty(inst, ts, fair, f"no quotes: estimators not ready ({est.reason}); {fp.describe()}")
+    try:
+        g = glft_bps(
+            params.gamma, min(params.min_order_fraction, MAX_ORDER_FRACTION), est.sigma, est.intensity_a, est.kappa
+        )
+    except ValueError as e:
+        return _empty(inst, ts, fair, f"no quotes: invalid estimates ({e}); {fp.describe()}")
+
+    frac = min(params.min_order_fraction, MAX_ORDER_FRACTION)
+    eff = inst.floor_size(max_position_usd / fair)
+    eff_lots = _lots(inst, eff)
+    frac_lots = math.floor(frac * eff_lots)
+    pos_floor, pos_ceil = _position_lots(inst, position)
+    q = position / eff if eff_lots > 0 else 0.0
+
+    # Spreads: GLFT, clamped; stale book widening comes on top of the clamp so that it always widens.
+    hs = min(max(g.half_spread_bps, params.min_half_spread_bps), params.max_half_spread_bps)
+    age = market.book_age(ts)
+    stale = age > params.stale_book_s
+    if stale:
+        hs += params.stale_widen_bps
+    # The skew is bounded so that a position far beyond the limit cannot produce absurd prices.
+    skew = max(-params.max_half_spread_bps, min(params.max_half_spread_bps, q * g.skew_bps_per_q))
+
+    summary = (
+        f"{fp.describe()} sigma={est.sigma:.3g} A={est.intensity_a:.3g} kappa={est.kappa:.4g} "
+        f"q={q:+.3f} (pos {position:g} / eff_max {eff:g}) glft_hs={g.half_spread_bps:.3f}bp hs={hs:.3f}bp "
+        f"skew={skew:+.3f}bp stale={stale} (book age {age:.2f}s, limit {params.stale_book_s:g}s"
+        f"{f', +{params.stale_widen_bps:g}bp' if stale else ''}) reduce_only={reduce_only} book={bb}/{ba}"
+    )
+    if eff_lots <= 0:
+        return _empty(inst, ts, fair, f"no quotes: max position {max_position_usd:g} USD is below one lot; {summary}")
+
+    room_bid = eff_lots - pos_ceil
+    room_ask = eff_lots + pos_floor
+    side_note = []
+    if reduce_only:
+        if pos_floor > 0:
+            room_bid, room_ask = 0, min(room_ask, pos_floor)
+        elif pos_ceil < 0:
+            room_bid, room_ask = min(room_bid, -pos_ceil), 0
+        else:
+            room_bid = room_ask = 0
+        side_note.append("reduce_only: only the reducing side, total <= |position|")
+    if room_bid <= 0 and not reduce_only:
+        side_note.append("at max long: bids off")
+    if room_ask <= 0 and not reduce_only:
+        side_note.append("at max short: asks off")
+
+    dropped: list[str] = []
+    price_why = f"fair={fair:.8g} hs={hs:.3f}bp"
+    bids: list[Quote] = []
+    asks: list[Quote] = []
+    if room_bid > 0:
+        lv = _side_prices(inst, True, fair, hs + skew, params, dropped)
+        bids = _side_quotes(
+            inst, True, lv, params, eff_lots, frac_lots, room_bid, f"{price_why} skew={skew:+.3f}bp", dropped
+        )
+    if room_ask > 0:
+        lv = _side_prices(inst, False, fair, hs - skew, params, dropped)
+        asks = _side_quotes(
+            inst, False, lv, params, eff_lots, frac_lots, room_ask, f"{price_why} skew={-skew:+.3f}bp", dropped
+        )
+
+    cap_base = _size(inst, frac_lots)
+    bids, d = apply_bbo_guard(inst, bids, True, bb, ba, cap_base)
+    dropped.extend(d)
+    asks, d = apply_bbo_guard(inst, asks, False, bb, ba, cap_base)
+    dropped.extend(d)
+
+    reason = summary + (f"; {'; '.join(side_note)}" if side_note else "")
+    return DesiredLadder(
+        coin=inst.coin,
+        ts=ts,
+        fair=fair,
+        bids=_final_check(inst, bids, dropped),
+        asks=_final_check(inst, asks, dropped),
+        reason=reason,
+        dropped=tuple(dropped),
+    )
