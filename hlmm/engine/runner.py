@@ -78,7 +78,7 @@ def synthetic_source(
     return MarketSource(
         coin=params.coin,
         events=mkt.events(duration_s),
-        start_ts=start_ts,
+        start_ts=mkt.start_ts,  # whole ms, as the generator stamps events
         description=f"synthetic {preset} seed={seed}",
         warm_mids=mids,
         warm_trades=trades,
