@@ -81,9 +81,7 @@ class KillState:
         if killed and not reason:
             raise KillStateError("a killed state must carry its reason")
         figures = data.get("figures", {})
-        if not isinstance(figures, dict) or not all(
-            isinstance(k, str) and _is_num(v) for k, v in figures.items()
-        ):
+        if not isinstance(figures, dict) or not all(isinstance(k, str) and _is_num(v) for k, v in figures.items()):
             raise KillStateError(f"'figures' must map str to numbers, got {figures!r}")
         day = data["day"]
         if not isinstance(day, str):
@@ -249,8 +247,11 @@ class KillSwitch:
             raise ValueError(f"ts must be finite, got {ts!r}")
         bad = [
             name
-            for name, v in (("pnl_total", pnl_total), ("position_value_usd", position_value_usd),
-                            ("data_age_s", data_age_s))
+            for name, v in (
+                ("pnl_total", pnl_total),
+                ("position_value_usd", position_value_usd),
+                ("data_age_s", data_age_s),
+            )
             if not math.isfinite(v)
         ]
         if bad:
@@ -291,9 +292,7 @@ class KillSwitch:
         if day_pnl <= -p.daily_loss_limit_usd:
             return self._kill(ts, f"daily loss: {day_pnl:.4f} <= -{p.daily_loss_limit_usd:g}", figs)
         if armed and drawdown >= p.max_drawdown_usd:
-            return self._kill(
-                ts, f"drawdown: {drawdown:.4f} from peak {peak_day:.4f} >= {p.max_drawdown_usd:g}", figs
-            )
+            return self._kill(ts, f"drawdown: {drawdown:.4f} from peak {peak_day:.4f} >= {p.max_drawdown_usd:g}", figs)
         hard = p.max_position_usd * p.position_limit_slack
         if pos > hard:
             return self._kill(ts, f"position: {pos:.2f} USD > {hard:g} (max * slack)", figs)
