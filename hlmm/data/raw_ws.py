@@ -78,7 +78,8 @@ class RawWsWriter:
 
     def __init__(self, path: str | Path, compresslevel: int = 6) -> None:
         self.path = Path(path)
-        self._f = gzip.open(self.path, "ab", compresslevel=compresslevel)
+        # The writer owns the file for its lifetime (closed by close()/__exit__).
+        self._f = gzip.open(self.path, "ab", compresslevel=compresslevel)  # noqa: SIM115
         self.lines = 0
 
     def write(self, ts_ns: int, raw_json: str | bytes) -> None:

@@ -9,7 +9,7 @@ import orjson
 from hlmm.data.raw_ws import FORMAT_NAME, FORMAT_VERSION, RawWsWriter, write_events
 from hlmm.data.replay import MANIFEST
 from hlmm.market.instrument import InstrumentRegistry
-from hlmm.sim.synthetic import SynthParams, SyntheticMarket, params_dict
+from hlmm.sim.synthetic import SyntheticMarket, SynthParams, params_dict
 
 
 def capture_name(coin: str) -> str:
