@@ -8,9 +8,11 @@ Rules, in priority order:
    the target) in size; modify (cancel-replace, same cloid) an order towards an unmatched target;
    cancel orders no longer wanted ("stale px" when inside the ladder, "not in ladder" otherwise);
    place missing targets.
-3. At most ``max_actions_per_cycle`` actions. Ladder work is grouped by level with the bid and ask of a
-   level together, from the touch outwards, and a group is taken whole or not at all: a truncated
-   budget never leaves a one-sided book by accident.
+3. At most ``max_actions_per_cycle`` actions, in this order: dangerous cancels; the innermost ladder work
+   of each side that keeps no order (both sides together, so a truncated budget never leaves a one-sided
+   book by our own choice); cancels of stale orders inside the new ladder; the remaining ladder work
+   grouped by level (bid and ask of a level together, from the touch outwards, a group taken whole or not
+   at all); cancels of orders outside the ladder.
 4. Exposure invariant: a placement (or the new leg of a modify) on a side is emitted only if the side's
    exposure — remaining size of every live order incl. pending new/cancel/modify, which can all still
    fill — plus the new size fits ``room``. Otherwise it is deferred (a modify becomes a cancel).
@@ -243,7 +245,27 @@ def reconcile(
     ask_levels, ask_in, ask_out, ka = _match_side(desired.asks, cands[False], params, False)
     plan.kept = kb + ka
 
-    # Stale orders inside the new ladder are at more risk than anything else left: cancel them first.
+    # A side with nothing kept gets its innermost ladder work first, both sides together: whatever the budget
+    # truncates below, the book is not left one-sided by our own choice.
+    establish: list[_Work] = []
+    n_ladder_work = 0
+    for levels, kept_side in ((bid_levels, kb), (ask_levels, ka)):
+        if kept_side == 0:
+            for i, w in enumerate(levels):
+                if w is not None:
+                    establish.append(w)
+                    levels[i] = None
+                    break
+    for w in establish:
+        if budget <= 0:
+            if w.quote is not None:
+                plan.deferred.append(f"lvl {w.quote.level} {'bid' if w.is_buy else 'ask'}: action budget")
+            continue
+        emit(w)
+        budget -= 1
+        n_ladder_work += 1
+
+    # Stale orders inside the new ladder are at more risk than anything else left: cancel them next.
     for w in itertools.chain.from_iterable(itertools.zip_longest(bid_in, ask_in)):
         if w is None:
             continue
@@ -258,7 +280,7 @@ def reconcile(
                          ask_levels[i] if i < len(ask_levels) else None) if w is not None]
         if g:
             groups.append(g)
-    taken_any = False
+    taken_any = n_ladder_work > 0
     for g in groups:
         if len(g) > budget:
             if taken_any or budget <= 0:
