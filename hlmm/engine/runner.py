@@ -127,12 +127,6 @@ class BacktestResult:
     stats: RunStats
 
 
-def _tsx(ev: MarketEvent) -> float:
-    # Timer/AssetCtx have no exchange time: the exchange "sees" them when we do.
-    t = getattr(ev, "ts_exchange", None)
-    return ev.ts if t is None else min(t, ev.ts)
-
-
 def peek_start(events: Iterable[MarketEvent]) -> tuple[float, Iterator[MarketEvent]]:
     it = iter(events)
     try:
@@ -257,91 +251,104 @@ def run_backtest(
             persist_kill(engine, kill_store)
 
     INF = math.inf
-    to_sim: deque[MarketEvent] = deque()
-    to_eng: deque[MarketEvent] = deque()
-    src_done = False
+    to_eng: deque[MarketEvent] = deque()  # events the exchange has seen, waiting for their local ts
     next_timer = start_ts + timer_interval_s
     now = start_ts
     n_events = 0
     last_mid = math.nan
+    mid_seen = -INF
 
     send(engine.sync(ex.snapshot(coin, start_ts)), start_ts)
+    tn = ex_next()
+    if tn is None:
+        tn = INF
 
     bar = _Progress(progress, duration_s, source.description)
     wall0 = time.perf_counter()
+    final = False
     try:
         while True:
-            if not to_sim and not src_done:
-                ev = next(events, None)
-                if ev is None or ev.ts > end_limit:
-                    src_done = True
-                else:
-                    to_sim.append(ev)
-                    to_eng.append(ev)
-            tx = _tsx(to_sim[0]) if to_sim else INF
-            te = to_eng[0].ts if to_eng else INF
-            ts_ = ex_next()
-            if ts_ is None:
-                ts_ = INF
-            if src_done and not to_eng:
-                break
-            t = tx
-            if ts_ < t:
-                t = ts_
-            if te < t:
-                t = te
-            if next_timer < t:
-                t = next_timer
-            if t < now:
-                t = now  # out-of-order exchange stamps: the clock never goes back
-            now = t
-            if tx <= t:
-                ex_on_market(to_sim.popleft())
-                continue
-            if ts_ <= t:
-                ex_advance(t)
-                for vev in ex_pop(t):
-                    stats_venue(vev)
-                    acts = eng_venue(vev)
-                    if acts:
-                        send(acts, t)
-                continue
-            if te <= t:
-                ev = to_eng.popleft()
-                n_events += 1
-                acts = eng_market(ev)
+            ev = next(events, None)
+            if ev is None or ev.ts > end_limit:
+                final, limit = True, INF
+            else:
                 cls = type(ev)
-                if cls is BookSnapshot:
-                    if ev.bids and ev.asks:
-                        m = 0.5 * (ev.bids[0].px + ev.asks[0].px)
-                        stats.mid_last_seen = t
+                # Timer/AssetCtx carry no exchange time: the exchange "sees" them when we do.
+                limit = ev.ts_exchange if (cls is BookSnapshot or cls is Trade or cls is Bbo) else ev.ts
+                if limit > ev.ts:
+                    limit = ev.ts
+            # Everything internal that happens strictly before the next exchange-feed time, in clock order.
+            # Ties: exchange internals before the engine feed before the timer.
+            while True:
+                te = to_eng[0].ts if to_eng else INF
+                if final and not to_eng:
+                    break
+                t = te
+                if tn < t:
+                    t = tn
+                if next_timer < t:
+                    t = next_timer
+                if t >= limit:
+                    break
+                if t < now:
+                    t = now  # out-of-order stamps in a recording: the clock never goes back
+                now = t
+                if tn <= t:
+                    ex_advance(t)
+                    for vev in ex_pop(t):
+                        stats_venue(vev)
+                        acts = eng_venue(vev)
+                        if acts:
+                            send(acts, t)
+                elif te <= t:
+                    e = to_eng.popleft()
+                    n_events += 1
+                    acts = eng_market(e)
+                    ce = type(e)
+                    if ce is BookSnapshot:
+                        if e.bids and e.asks:
+                            m = 0.5 * (e.bids[0].px + e.asks[0].px)
+                            mid_seen = t
+                            if m != last_mid:
+                                mid_ts.append(t)
+                                mid_px.append(m)
+                                last_mid = m
+                    elif ce is Bbo and e.bid_px is not None and e.ask_px is not None:
+                        m = 0.5 * (e.bid_px + e.ask_px)
+                        mid_seen = t
                         if m != last_mid:
                             mid_ts.append(t)
                             mid_px.append(m)
                             last_mid = m
-                elif cls is Bbo and ev.bid_px is not None and ev.ask_px is not None:
-                    m = 0.5 * (ev.bid_px + ev.ask_px)
-                    stats.mid_last_seen = t
-                    if m != last_mid:
-                        mid_ts.append(t)
-                        mid_px.append(m)
-                        last_mid = m
-                if acts:
+                    if not acts:
+                        continue  # the exchange was not touched: its next time is unchanged
                     send(acts, t)
-                continue
-            # timer
-            acts = engine.on_timer(t)
-            if acts:
-                send(acts, t)
-            persist_kill(engine, kill_store)
-            nb, na = count_resting(ex.open_orders(coin))
-            stats.on_resting(t, nb, na)
-            if on_timer is not None:
-                on_timer(t, engine, ex)
-            bar.update(t - start_ts)
-            next_timer += timer_interval_s
+                else:
+                    acts = engine.on_timer(t)
+                    if acts:
+                        send(acts, t)
+                    persist_kill(engine, kill_store)
+                    nb, na = count_resting(ex.open_orders(coin))
+                    stats.on_resting(t, nb, na)
+                    if on_timer is not None:
+                        on_timer(t, engine, ex)
+                    bar.update(t - start_ts)
+                    next_timer += timer_interval_s
+                tn = ex_next()
+                if tn is None:
+                    tn = INF
+            if final:
+                break
+            if limit > now:
+                now = limit
+            ex_on_market(ev)
+            to_eng.append(ev)
+            tn = ex_next()
+            if tn is None:
+                tn = INF
     finally:
         bar.close()
+    stats.mid_last_seen = mid_seen
 
     end_ts = now
     # Shutdown: cancel what rests, then let the venue answer (bounded simulated time).
