@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -150,7 +150,9 @@ class _Coin:
     funding_rate: float | None = None
     next_funding_t: float = math.inf
     last_trade_px: float | None = None
-    recent_trades: dict[tuple, None] = field(default_factory=dict)
+    recent_trades: set[tuple] = field(default_factory=set)
+    recent_order: deque[tuple] = field(default_factory=deque)  # eviction order (a dict popped from the front
+    # degrades: its iterator walks the deleted slots)
 
     def mark(self) -> float | None:
         if self.mark_px is not None:
@@ -776,6 +778,8 @@ class SimExchange:
                     continue  # not visible: no information about our level
                 new_qty = qty_at.get(px, 0.0)
                 for o in lst:
+                    if new_qty == o.level_qty and not o.traded:
+                        continue  # nothing changed at our level (the common case)
                     o.ahead = depth_update(self.queue, o.ahead, o.level_qty, o.traded, new_qty)
                     o.level_qty = new_qty
                     o.traded = 0.0
@@ -793,9 +797,10 @@ class SimExchange:
         if key in rt:
             self.stats["duplicate_trades"] += 1
             return
-        rt[key] = None
+        rt.add(key)
+        c.recent_order.append(key)
         if len(rt) > _RECENT_TRADES:
-            del rt[next(iter(rt))]
+            rt.discard(c.recent_order.popleft())
         c.last_trade_px = ev.px
         if ev.side == "A":  # seller hit the bids
             if c.best_own_bid is None or ev.px > c.best_own_bid:
