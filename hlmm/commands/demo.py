@@ -19,7 +19,7 @@ from hlmm.commands.common import add_config_args
 DEMO_COIN = "hyna:HYPE"
 DEMO_PRESET = "hype_quiet"
 # Livelier than the real quiet market so fills show up within ~30 s (documented on screen).
-DEMO_SYNTH_OVERRIDES: dict[str, Any] = {}
+DEMO_SYNTH_OVERRIDES: dict[str, Any] = {"trade_rate_at_touch": 0.5, "stale_rate": 1 / 300}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     args.synth_overrides = DEMO_SYNTH_OVERRIDES
     cfg, src = check_inputs(args)
     log_dir = Path(args.log_dir) if args.log_dir else cfg.run.log_dir
-    path = configure_logging(log_dir, file_name="demo.jsonl", console="quiet" if not args.no_ui else "pretty")
+    path = configure_logging(log_dir, file_name="demo.jsonl", console="quiet")
     log = get_logger(mode="demo", coin=src.coin)
     speed = f", time x{args.speed:g}" if args.speed != 1 else ""
     note = f"demo: simulated {DEMO_COIN}, livelier than the real quiet market{speed}; log {path}"
