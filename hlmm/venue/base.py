@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class Tif(StrEnum):
@@ -170,6 +170,7 @@ VenueEvent = (
 EventSink = Callable[[VenueEvent], None]
 
 
+@runtime_checkable
 class Venue(Protocol):
     """Async order venue. Results of ``submit`` arrive later as events through the sink."""
 
