@@ -1,0 +1,908 @@
+"""The live Hyperliquid venue: implements the ``Venue`` protocol of ``hlmm/venue/base.py``.
+
+Orders go out in batches (every ``batch_interval_s``): cancels first (``cancelByCloid``), then modifies
+(``batchModify``), then ALO placements, then IOC/GTC placements in their own action (the exchange prefers ALO and
+cancels in a block; mixing them would slow both). Replies become venue events at once; the user stream
+(``orderUpdates``, ``userFills``, ``userEvents``) confirms and completes them. Every event is de-duplicated:
+acks by (cloid, oid), terminal events by (cloid, oid), fills by (tid, oid) - the same fact may arrive from the
+REST reply, ``orderUpdates``, ``userFills`` and ``userEvents``.
+
+Safety:
+- dead man's switch: ``scheduleCancel(now + dead_man_s)`` refreshed while healthy. Low-volume accounts are refused
+  ("Cannot set scheduled cancel time until enough volume traded"): then an internal watchdog cancels all orders
+  (REST, by oid) as soon as health has been lost for ``watchdog_grace_s``.
+- health = websocket connected, REST working, and (if the runner calls :meth:`heartbeat`) the engine loop alive.
+  Losing it emits ``VenueStatus(False)``; regaining it re-syncs (missed fills from REST, then an AccountSnapshot)
+  before ``VenueStatus(True)`` - Hyperliquid does not replay order updates on resubscribe.
+- a lost reply (timeout, disconnect) leaves orders *uncertain*: they are resolved with ``orderStatus`` by cloid.
+- request budget: ``userRateLimit`` (nRequestsCap - nRequestsUsed) tracked locally per action (a batch of n
+  counts n). Below ``budget_reserve`` new placements and modifies are refused locally (RATE_LIMIT) while cancels
+  still go out - quotes throttle before the exchange refuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hlmm.market.instrument import InstrumentError, InstrumentRegistry, parse_coin
+from hlmm.venue.base import (
+    AccountSnapshot,
+    CancelOrder,
+    CancelRejected,
+    EventSink,
+    Fill,
+    Funding,
+    ModifyOrder,
+    OpenOrder,
+    OrderAccepted,
+    OrderCancelled,
+    OrderRejected,
+    PlaceOrder,
+    RejectReason,
+    Tif,
+    VenueAction,
+    VenueEvent,
+    VenueStatus,
+)
+from hlmm.venue.hyperliquid import wire
+from hlmm.venue.hyperliquid.errors import (
+    ActionError,
+    HyperliquidError,
+    OrderResult,
+    RateLimitError,
+)
+
+SCHEDULE_CANCEL_REFUSED = "cannot set scheduled cancel time"
+USER_CHANNELS = frozenset({"orderUpdates", "userFills", "user"})
+_SEEN_FILLS_MAX = 200_000
+
+# orderUpdates status -> OrderCancelled.reason (anything else ending in "Canceled" keeps its own name)
+_CANCEL_REASONS = {
+    "canceled": "requested",
+    "marginCanceled": "margin",
+    "selfTradeCanceled": "self_trade",
+    "reduceOnlyCanceled": "reduce_only",
+    "scheduledCancel": "scheduled_cancel",
+    "siblingFilledCanceled": "sibling_filled",
+    "delistedCanceled": "delisted",
+    "liquidatedCanceled": "liquidated",
+    "vaultWithdrawalCanceled": "vault_withdrawal",
+    "openInterestCapCanceled": "open_interest_cap",
+}
+# orderUpdates / orderStatus rejection statuses -> RejectReason
+_REJECT_REASONS = {
+    "rejected": RejectReason.UNKNOWN,
+    "badAloPxRejected": RejectReason.POST_ONLY_CROSS,
+    "tickRejected": RejectReason.TICK,
+    "minTradeNtlRejected": RejectReason.MIN_VALUE,
+    "perpMarginRejected": RejectReason.MARGIN,
+    "perpMaxPositionRejected": RejectReason.MARGIN,
+    "reduceOnlyRejected": RejectReason.REDUCE_ONLY,
+    "iocCancelRejected": RejectReason.IOC_NO_MATCH,
+    "oracleRejected": RejectReason.PRICE_BAND,
+    "badTriggerPxRejected": RejectReason.PRICE_BAND,
+    "marketOrderNoLiquidityRejected": RejectReason.IOC_NO_MATCH,
+    "positionIncreaseAtOpenInterestCapRejected": RejectReason.OPEN_INTEREST_CAP,
+    "positionFlipAtOpenInterestCapRejected": RejectReason.OPEN_INTEREST_CAP,
+    "tooAggressiveAtOpenInterestCapRejected": RejectReason.OPEN_INTEREST_CAP,
+    "openInterestIncreaseRejected": RejectReason.OPEN_INTEREST_CAP,
+    "insufficientSpotBalanceRejected": RejectReason.MARGIN,
+}
+
+
+class VenueError(RuntimeError):
+    """The adapter cannot do what was asked (not started, unknown coin, ...)."""
+
+
+class _NullLog:
+    def _noop(self, event: str, **kw: Any) -> None:
+        return None
+
+    debug = info = warning = error = _noop
+
+
+# ---- request budget ---------------------------------------------------------------------------------------
+@dataclass(slots=True)
+class RequestBudget:
+    """Address request budget: ``cap - used`` from userRateLimit, decremented locally per action item."""
+
+    cap: int = 10_000
+    used: int = 0
+    reserve: int = 200  # kept for cancels: placements stop before the exchange starts refusing
+    refreshed_ts: float = 0.0
+    spent_locally: int = 0
+
+    @property
+    def remaining(self) -> int:
+        return self.cap - self.used
+
+    def refresh(self, cap: int, used: int, ts: float) -> None:
+        self.cap, self.used, self.refreshed_ts = int(cap), int(used), ts
+        self.spent_locally = 0
+
+    def spend(self, n: int) -> None:
+        self.used += n
+        self.spent_locally += n
+
+    def allows_quotes(self, n: int) -> bool:
+        """Whether ``n`` more placements/modifies leave the reserve intact."""
+        return self.remaining - n >= self.reserve
+
+    def exhausted(self) -> None:
+        """The exchange said the budget is gone: believe it until the next refresh."""
+        self.used = max(self.used, self.cap)
+
+
+@dataclass(slots=True)
+class _Order:
+    """What the adapter knows about one order of ours (by cloid)."""
+
+    coin: str
+    cloid: str
+    is_buy: bool
+    px: float
+    sz: float
+    oid: int | None = None
+    remaining: float = 0.0
+    changed_ts: float = 0.0
+    tif: str = "Alo"
+    gen: int = 0  # bumped by every modify: one rejection event per request
+
+
+class HyperliquidVenue:
+    """Live venue. ``info``/``exchange`` are the REST clients, ``ws`` a WsClient whose user channels are routed to
+    :meth:`on_ws_message` / :meth:`on_ws_status` by the owner (one connection serves market and user data)."""
+
+    def __init__(
+        self,
+        info: Any,
+        exchange: Any,
+        registry: InstrumentRegistry,
+        *,
+        account: str,
+        coins: Iterable[str],
+        ws: Any = None,
+        clock: Callable[[], float] = time.time,
+        batch_interval_s: float = 0.1,
+        dead_man_s: float = 30.0,
+        dead_man_refresh_s: float | None = None,
+        watchdog_grace_s: float = 3.0,
+        stall_s: float = 10.0,
+        reconcile_interval_s: float = 30.0,
+        budget_refresh_s: float = 60.0,
+        budget_reserve: int = 200,
+        uncertain_delay_s: float = 1.0,
+        log: Any = None,
+    ) -> None:
+        self.info = info
+        self.exchange = exchange
+        self.registry = registry
+        self.account = account.lower()
+        self.coins = list(coins)
+        for c in self.coins:
+            registry.get(c)  # unknown coin -> UnknownCoinError now, not at the first order
+        self.ws = ws
+        self._clock = clock
+        self.batch_interval_s = batch_interval_s
+        if dead_man_s < 5:
+            raise VenueError(f"dead_man_s must be >= 5 (exchange minimum), got {dead_man_s}")
+        self.dead_man_s = dead_man_s
+        self.dead_man_refresh_s = dead_man_refresh_s or max(1.0, dead_man_s / 3.0)
+        self.watchdog_grace_s = watchdog_grace_s
+        self.stall_s = stall_s
+        self.reconcile_interval_s = reconcile_interval_s
+        self.budget_refresh_s = budget_refresh_s
+        self.uncertain_delay_s = uncertain_delay_s
+        self.log = log if log is not None else _NullLog()
+        self.budget = RequestBudget(reserve=budget_reserve)
+        self._sink: EventSink | None = None
+        self._orders: dict[str, _Order] = {}
+        self._oid_cloid: dict[int, str] = {}
+        self._acked: set[tuple[str, int]] = set()
+        self._ended: set[tuple[str, int | None]] = set()
+        self._rejected: set[tuple[str, int]] = set()
+        self._seen_fills: set[tuple[int, int]] = set()
+        self._seen_fills_q: deque[tuple[int, int]] = deque()
+        self._q_cancel: list[CancelOrder] = []
+        self._q_modify: list[ModifyOrder] = []
+        self._q_place: list[PlaceOrder] = []
+        self._flush_wakeup = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
+        self._last_flush = 0.0
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._started = False
+        self._closing = False
+        self._t0_ms = 0
+        # health
+        self._ws_up = ws is None
+        self._rest_failures = 0
+        self._heartbeat_ts: float | None = None
+        self._healthy = True
+        self._unhealthy_since: float | None = None
+        self._watchdog_fired = False
+        self._resyncing = False
+        # dead man's switch
+        self.dead_man_supported: bool | None = None  # None: not tried yet
+        self.dead_man_until_ms: int | None = None
+        self.dead_man_detail = ""
+        # counters
+        self.stats: dict[str, int] = {k: 0 for k in (
+            "actions", "orders_sent", "cancels_sent", "modifies_sent", "rejected_local", "uncertain", "resyncs",
+            "watchdog_cancel_all", "dead_man_refreshes", "fills", "duplicate_fills", "reconcile_mismatch",
+        )}
+
+    # ---- Venue protocol ---------------------------------------------------------------------------------
+    def set_event_sink(self, sink: EventSink) -> None:
+        self._sink = sink
+
+    async def start(self) -> None:
+        """Budget, user-stream subscriptions, WS post transport, background tasks. Snapshot/sync is the runner's."""
+        if self._started:
+            return
+        self._started = True
+        self._t0_ms = int(self._clock() * 1000)
+        await self.refresh_budget()
+        if self.ws is not None:
+            for sub in self.user_subscriptions():
+                await self.ws.subscribe(sub)
+            self.exchange.attach_ws(self.ws.post)
+            self._ws_up = self.ws.connected
+        await self.refresh_dead_man()
+        for coro, name in (
+            (self._flusher(), "flusher"), (self._watchdog(), "watchdog"), (self._dead_man_loop(), "dead_man"),
+            (self._reconcile_loop(), "reconcile"), (self._budget_loop(), "budget"),
+        ):
+            self._tasks.append(asyncio.create_task(coro, name=f"hl {name}"))
+
+    async def submit(self, actions: Sequence[VenueAction]) -> None:
+        ts = self._clock()
+        for a in actions:
+            if isinstance(a, PlaceOrder):
+                self._orders[a.cloid] = _Order(a.coin, a.cloid, a.is_buy, a.px, a.sz, remaining=a.sz, changed_ts=ts,
+                                               tif=str(a.tif))
+                self._q_place.append(a)
+            elif isinstance(a, CancelOrder):
+                queued = next((p for p in self._q_place if p.cloid == a.cloid), None)
+                if queued is not None:
+                    # Never sent: drop it here; a cancel racing its own placement could leave it resting.
+                    self._q_place.remove(queued)
+                    self._emit_cancelled(a.coin, a.cloid, 0, "requested")
+                    continue
+                self._q_modify = [m for m in self._q_modify if m.cloid != a.cloid]
+                self._q_cancel.append(a)
+            elif isinstance(a, ModifyOrder):
+                o = self._orders.get(a.cloid)
+                if o is not None:
+                    o.gen += 1
+                self._q_modify.append(a)
+            else:
+                raise VenueError(f"unsupported action {type(a).__name__}")
+        if not actions:
+            return
+        if self.batch_interval_s <= 0 or not self._started:
+            await self.flush()
+        else:
+            self._flush_wakeup.set()
+
+    async def cancel_all(self, coin: str) -> None:
+        """Backstop: cancel every open order on ``coin`` (by oid, so cloid-less orders go too) from a fresh query."""
+        inst = self.registry.get(coin)
+        for p in [p for p in self._q_place if p.coin == coin]:
+            self._q_place.remove(p)
+            self._emit_cancelled(coin, p.cloid, 0, "requested")
+        self._q_modify = [m for m in self._q_modify if m.new.coin != coin]
+        rows = await self.info.open_orders(self.account, parse_coin(coin).dex)
+        items = [(inst.asset, int(r["oid"])) for r in rows if r.get("coin") == coin]
+        if not items:
+            return
+        self.budget.spend(len(items))
+        self.stats["actions"] += 1
+        results = await self.exchange.cancel(items)
+        for (_, oid), r in zip(items, results, strict=True):
+            cloid = self._oid_cloid.get(oid)
+            if r.ok and cloid is not None:
+                self._emit_cancelled(coin, cloid, oid, "requested")
+
+    async def snapshot(self, coin: str) -> AccountSnapshot:
+        """Position and open orders of ``coin`` from clearinghouseState + openOrders (account address)."""
+        self.registry.get(coin)
+        dex = parse_coin(coin).dex
+        ch, rows = await asyncio.gather(self.info.clearinghouse_state(self.account, dex),
+                                        self.info.open_orders(self.account, dex))
+        ts = self._clock()
+        pos, entry = 0.0, 0.0
+        for ap in ch.get("assetPositions", []) if isinstance(ch, dict) else []:
+            p = ap.get("position", {}) if isinstance(ap, dict) else {}
+            if p.get("coin") == coin:
+                pos = float(p.get("szi", 0.0))
+                entry = float(p.get("entryPx") or 0.0)
+        ms = ch.get("marginSummary", {}) if isinstance(ch, dict) else {}
+        account_value = float(ms.get("accountValue", 0.0) or 0.0)
+        opens: list[OpenOrder] = []
+        for r in rows:
+            if r.get("coin") != coin:
+                continue
+            oid = int(r["oid"])
+            cloid = r.get("cloid") or self._oid_cloid.get(oid)
+            if cloid is None:
+                cloid = await self._lookup_cloid(oid)
+            if cloid is not None:
+                cloid = cloid.lower()
+                self._oid_cloid[oid] = cloid
+                o = self._orders.get(cloid)
+                is_buy = r.get("side") == "B"
+                if o is None:
+                    self._orders[cloid] = _Order(coin, cloid, is_buy, float(r["limitPx"]), float(r["sz"]), oid=oid,
+                                                 remaining=float(r["sz"]), changed_ts=ts)
+                else:
+                    o.oid, o.remaining = oid, float(r["sz"])
+            opens.append(OpenOrder(coin=coin, cloid=cloid, oid=oid, is_buy=r.get("side") == "B",
+                                   px=float(r["limitPx"]), sz=float(r["sz"])))
+        return AccountSnapshot(ts=ts, coin=coin, position=pos, entry_px=entry, open_orders=tuple(opens),
+                               account_value=account_value)
+
+    async def _lookup_cloid(self, oid: int) -> str | None:
+        """openOrders rows carry no cloid: ask orderStatus (its order has one) for an oid we did not place."""
+        try:
+            st = await self.info.order_status(self.account, oid)
+        except HyperliquidError as e:
+            self.log.warning("cloid_lookup_failed", oid=oid, error=str(e))
+            return None
+        order = st.get("order", {}).get("order", {}) if isinstance(st, dict) else {}
+        c = order.get("cloid") if isinstance(order, dict) else None
+        return c if isinstance(c, str) else None
+
+    async def close(self) -> None:
+        """Stop background tasks; clear the dead man's switch if we set one (nothing of ours should rest now)."""
+        self._closing = True
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        if self.dead_man_until_ms is not None:
+            with contextlib.suppress(HyperliquidError, Exception):
+                await self.exchange.schedule_cancel(None)
+            self.dead_man_until_ms = None
+
+    # ---- extras used by the runner -----------------------------------------------------------------------
+    def user_subscriptions(self) -> list[dict]:
+        a = self.account
+        return [{"type": "orderUpdates", "user": a}, {"type": "userFills", "user": a},
+                {"type": "userEvents", "user": a}]
+
+    def heartbeat(self, ts: float) -> None:
+        """Called by the runner's event loop: lets the watchdog detect a stalled engine."""
+        self._heartbeat_ts = ts
+
+    @property
+    def healthy(self) -> bool:
+        return self._healthy
+
+    @property
+    def dead_man_armed(self) -> bool:
+        return self.dead_man_until_ms is not None and self.dead_man_until_ms > self._clock() * 1000
+
+    async def flush(self) -> None:
+        """Send everything queued now (cancels, modifies, ALO, then IOC/GTC)."""
+        async with self._flush_lock:
+            self._last_flush = time.monotonic()
+            cancels, self._q_cancel = self._q_cancel, []
+            modifies, self._q_modify = self._q_modify, []
+            places, self._q_place = self._q_place, []
+            if cancels:
+                await self._send_cancels(cancels)
+            if modifies:
+                await self._send_modifies(modifies)
+            alo = [p for p in places if p.tif == Tif.ALO]
+            other = [p for p in places if p.tif != Tif.ALO]
+            if alo:
+                await self._send_places(alo)
+            if other:
+                await self._send_places(other)
+
+    async def refresh_budget(self) -> None:
+        try:
+            r = await self.info.user_rate_limit(self.account)
+            self.budget.refresh(int(r["nRequestsCap"]), int(r["nRequestsUsed"]), self._clock())
+            self._rest_ok()
+        except (HyperliquidError, KeyError, TypeError, ValueError) as e:
+            self._rest_failed("userRateLimit", e)
+
+    async def refresh_dead_man(self) -> None:
+        """Arm/extend scheduleCancel at now + dead_man_s while healthy. A refusal switches to watchdog-only."""
+        if self.dead_man_supported is False or not self._healthy:
+            return
+        t_ms = int((self._clock() + self.dead_man_s) * 1000)
+        try:
+            self.budget.spend(1)
+            await self.exchange.schedule_cancel(t_ms)
+        except ActionError as e:
+            if SCHEDULE_CANCEL_REFUSED in e.message.lower():
+                self.dead_man_supported = False
+                self.dead_man_until_ms = None
+                self.dead_man_detail = e.message
+                self.log.warning("dead_man_refused", detail=e.message, fallback="internal watchdog cancels all")
+            else:
+                self.log.warning("dead_man_failed", detail=e.message)
+            return
+        except HyperliquidError as e:
+            self._rest_failed("scheduleCancel", e)
+            return
+        self._rest_ok()
+        self.dead_man_supported = True
+        self.dead_man_until_ms = t_ms
+        self.stats["dead_man_refreshes"] += 1
+
+    # ---- sending ----------------------------------------------------------------------------------------
+    def _local_reject(self, p: PlaceOrder, reason: RejectReason, message: str) -> None:
+        self.stats["rejected_local"] += 1
+        self._emit_rejected(p.coin, p.cloid, reason, message)
+
+    async def _send_places(self, places: list[PlaceOrder]) -> None:
+        if not self.budget.allows_quotes(len(places)):
+            for p in places:
+                self._local_reject(p, RejectReason.RATE_LIMIT,
+                                   f"local request budget: {self.budget.remaining} left, reserve {self.budget.reserve}")
+            return
+        wires, sent = [], []
+        for p in places:
+            try:
+                wires.append(wire.order_to_wire(self.registry.get(p.coin), p))
+                sent.append(p)
+            except (InstrumentError, wire.WireError) as e:
+                self._local_reject(p, RejectReason.TICK if "price" in str(e) else RejectReason.SIZE, str(e))
+        if not sent:
+            return
+        self.budget.spend(len(sent))
+        self.stats["actions"] += 1
+        self.stats["orders_sent"] += len(sent)
+        try:
+            results = await self.exchange.order(wires)
+        except HyperliquidError as e:
+            self._batch_failed([p.cloid for p in sent], [p.coin for p in sent], e, is_cancel=False)
+            return
+        self._rest_ok()
+        for p, r in zip(sent, results, strict=True):
+            self._apply_order_result(p, r)
+
+    async def _send_modifies(self, modifies: list[ModifyOrder]) -> None:
+        if not self.budget.allows_quotes(len(modifies)):
+            for m in modifies:
+                self._local_reject(m.new, RejectReason.RATE_LIMIT,
+                                   f"local request budget: {self.budget.remaining} left, reserve {self.budget.reserve}")
+            return
+        items, sent = [], []
+        for m in modifies:
+            try:
+                items.append((m.cloid, wire.order_to_wire(self.registry.get(m.new.coin), m.new)))
+                sent.append(m)
+            except (InstrumentError, wire.WireError) as e:
+                self._local_reject(m.new, RejectReason.TICK if "price" in str(e) else RejectReason.SIZE, str(e))
+        if not sent:
+            return
+        ts = self._clock()
+        for m in sent:
+            o = self._orders.get(m.cloid)
+            if o is not None:
+                o.px, o.sz, o.remaining, o.changed_ts = m.new.px, m.new.sz, m.new.sz, ts
+        self.budget.spend(len(sent))
+        self.stats["actions"] += 1
+        self.stats["modifies_sent"] += len(sent)
+        try:
+            results = await self.exchange.batch_modify(items)
+        except HyperliquidError as e:
+            self._batch_failed([m.cloid for m in sent], [m.new.coin for m in sent], e, is_cancel=False)
+            return
+        self._rest_ok()
+        for m, r in zip(sent, results, strict=True):
+            self._apply_order_result(m.new, r)
+
+    async def _send_cancels(self, cancels: list[CancelOrder]) -> None:
+        items = []
+        for c in cancels:
+            items.append((self.registry.get(c.coin).asset, c.cloid))
+        self.budget.spend(len(items))  # cancels are never throttled locally: they reduce risk
+        self.stats["actions"] += 1
+        self.stats["cancels_sent"] += len(items)
+        try:
+            results = await self.exchange.cancel_by_cloid(items)
+        except HyperliquidError as e:
+            self._batch_failed([c.cloid for c in cancels], [c.coin for c in cancels], e, is_cancel=True)
+            return
+        self._rest_ok()
+        for c, r in zip(cancels, results, strict=True):
+            o = self._orders.get(c.cloid)
+            oid = o.oid if o is not None and o.oid is not None else 0
+            if r.ok:
+                self._emit_cancelled(c.coin, c.cloid, oid, "requested")
+            else:
+                self._emit(CancelRejected(self._clock(), c.coin, c.cloid, r.error or "cancel failed"))
+
+    def _batch_failed(self, cloids: list[str], coins: list[str], e: HyperliquidError, *, is_cancel: bool) -> None:
+        """A whole action failed. Refusals are final; lost replies make the orders uncertain (resolved later)."""
+        ts = self._clock()
+        if isinstance(e, RateLimitError):
+            self.budget.exhausted()
+        if isinstance(e, ActionError | RateLimitError):
+            msg = getattr(e, "message", str(e))
+            reason = e.reason if isinstance(e, ActionError) else RejectReason.RATE_LIMIT
+            self.log.warning("action_refused", n=len(cloids), cancel=is_cancel, reason=str(reason), message=msg)
+            for cloid, coin in zip(cloids, coins, strict=True):
+                if is_cancel:
+                    self._emit(CancelRejected(ts, coin, cloid, msg))
+                else:
+                    self._emit_rejected(coin, cloid, reason, msg)
+            return
+        # Transport/server error: the action may or may not have executed.
+        self._rest_failed("exchange", e)
+        self.stats["uncertain"] += len(cloids)
+        self.log.warning("action_uncertain", n=len(cloids), cancel=is_cancel, error=str(e))
+        self._spawn(self._resolve_later(list(zip(cloids, coins, strict=True)), is_cancel))
+
+    def _apply_order_result(self, p: PlaceOrder, r: OrderResult) -> None:
+        o = self._orders.get(p.cloid)
+        if r.kind == "resting" and r.oid is not None:
+            self._register_oid(p.cloid, r.oid)
+            self._emit_accepted(p.coin, p.cloid, r.oid)
+        elif r.kind == "filled" and r.oid is not None:
+            self._register_oid(p.cloid, r.oid)
+            if p.tif == Tif.IOC and r.total_sz < p.sz - 1e-12:
+                # The IOC remainder was killed; the fills themselves arrive on the user stream.
+                self._emit_cancelled(p.coin, p.cloid, r.oid, "ioc")
+            elif o is not None:
+                o.remaining = max(0.0, p.sz - r.total_sz)
+        elif r.kind == "error":
+            if p.tif == Tif.IOC and r.reason == RejectReason.IOC_NO_MATCH:
+                self._emit_rejected(p.coin, p.cloid, r.reason, r.error or "")
+            else:
+                self._emit_rejected(p.coin, p.cloid, r.reason or RejectReason.UNKNOWN, r.error or "")
+            if r.reason == RejectReason.RATE_LIMIT:
+                self.budget.exhausted()
+
+    async def _resolve_later(self, items: list[tuple[str, str]], is_cancel: bool) -> None:
+        await asyncio.sleep(self.uncertain_delay_s)
+        for cloid, coin in items:
+            await self._resolve(cloid, coin, is_cancel)
+
+    async def _resolve(self, cloid: str, coin: str, is_cancel: bool) -> None:
+        """Learn the truth about ``cloid`` from orderStatus and emit what the engine has not heard yet."""
+        try:
+            st = await self.info.order_status(self.account, cloid)
+        except HyperliquidError as e:
+            self._rest_failed("orderStatus", e)
+            self.log.error("uncertain_unresolved", cloid=cloid, error=str(e))
+            return  # the periodic reconciliation / next resync will settle it
+        self._rest_ok()
+        if not isinstance(st, dict) or st.get("status") != "order":
+            if is_cancel:
+                self._emit(CancelRejected(self._clock(), coin, cloid, "order unknown to the exchange"))
+            else:
+                self._emit_rejected(coin, cloid, RejectReason.UNKNOWN, "order not found after a lost reply")
+            return
+        outer = st.get("order", {})
+        order = outer.get("order", {})
+        status = str(outer.get("status", ""))
+        oid = int(order.get("oid", 0))
+        if oid:
+            self._register_oid(cloid, oid)
+        self._apply_status(coin, cloid, oid, status, float(order.get("sz", 0.0) or 0.0))
+
+    # ---- user stream ------------------------------------------------------------------------------------
+    def on_ws_message(self, ts: float, channel: str, data: Any) -> None:
+        """Route a user-channel message (orderUpdates, userFills, user)."""
+        if channel == "orderUpdates":
+            for u in data if isinstance(data, list) else []:
+                self._on_order_update(u)
+        elif channel == "userFills":
+            if not isinstance(data, dict) or data.get("isSnapshot"):
+                return  # history: already in the start-up snapshot / REST backfill
+            for f in data.get("fills", []):
+                self._on_fill(f, ts)
+        elif channel == "user":
+            self._on_user_event(data, ts)
+
+    def _on_order_update(self, u: Any) -> None:
+        if not isinstance(u, dict):
+            return
+        order = u.get("order", {})
+        cloid = order.get("cloid")
+        try:
+            oid = int(order["oid"])
+        except (KeyError, TypeError, ValueError):
+            return
+        if cloid is None:
+            cloid = self._oid_cloid.get(oid)
+        if cloid is None:
+            self.log.warning("order_update_without_cloid", oid=oid, coin=order.get("coin"), status=u.get("status"))
+            return
+        cloid = cloid.lower()
+        self._register_oid(cloid, oid)
+        coin = str(order.get("coin", ""))
+        sz = float(order.get("sz", 0.0) or 0.0)
+        self._apply_status(coin, cloid, oid, str(u.get("status", "")), sz)
+
+    def _apply_status(self, coin: str, cloid: str, oid: int, status: str, sz: float) -> None:
+        o = self._orders.get(cloid)
+        if status == "open":
+            if o is not None and o.oid == oid:
+                o.remaining = sz
+            self._emit_accepted(coin, cloid, oid)
+        elif status in ("filled", "triggered"):
+            if o is not None and o.oid == oid:
+                o.remaining = 0.0
+        elif status in _REJECT_REASONS:
+            if (cloid, oid) not in self._acked:
+                self._emit_rejected(coin, cloid, _REJECT_REASONS[status], status)
+        elif status in _CANCEL_REASONS or status.endswith("Canceled"):
+            self._emit_cancelled(coin, cloid, oid, _CANCEL_REASONS.get(status, status))
+        elif status.endswith("Rejected"):
+            if (cloid, oid) not in self._acked:
+                self._emit_rejected(coin, cloid, RejectReason.UNKNOWN, status)
+        else:
+            self.log.info("order_status_ignored", cloid=cloid, oid=oid, status=status)
+
+    def _on_user_event(self, data: Any, ts: float) -> None:
+        if not isinstance(data, dict):
+            return
+        if "fills" in data:
+            for f in data["fills"]:
+                self._on_fill(f, ts)
+        if "funding" in data:
+            f = data["funding"]
+            try:
+                self._emit(Funding(ts, str(f["coin"]), float(f["usdc"]), float(f["fundingRate"]), float(f["szi"])))
+            except (KeyError, TypeError, ValueError) as e:
+                self.log.error("bad_funding_event", error=repr(e), data=str(f)[:200])
+        if "nonUserCancel" in data:
+            for c in data["nonUserCancel"]:
+                oid = int(c.get("oid", 0))
+                cloid = self._oid_cloid.get(oid)
+                if cloid is not None:
+                    self._emit_cancelled(str(c.get("coin", "")), cloid, oid, "venue")
+        if "liquidation" in data:
+            self.log.error("liquidation", data=str(data["liquidation"])[:500])
+            self._spawn(self.resync("liquidation"))
+
+    def _on_fill(self, f: Any, ts: float) -> bool:
+        """One fill dict (userFills / userEvents / REST userFills) -> Fill event, once per (tid, oid)."""
+        try:
+            tid, oid = int(f["tid"]), int(f["oid"])
+            key = (tid, oid)
+            if key in self._seen_fills:
+                self.stats["duplicate_fills"] += 1
+                return False
+            coin = str(f["coin"])
+            sz = float(f["sz"])
+            px = float(f["px"])
+            is_buy = f["side"] == "B"
+            fee = float(f.get("fee", 0.0)) + float(f.get("builderFee", 0.0) or 0.0)
+            is_maker = not bool(f.get("crossed", False))
+        except (KeyError, TypeError, ValueError) as e:
+            self.log.error("bad_fill", error=repr(e), data=str(f)[:300])
+            return False
+        self._seen_fills.add(key)
+        self._seen_fills_q.append(key)
+        if len(self._seen_fills_q) > _SEEN_FILLS_MAX:
+            self._seen_fills.discard(self._seen_fills_q.popleft())
+        cloid = f.get("cloid") or self._oid_cloid.get(oid) or ""
+        cloid = cloid.lower()
+        o = self._orders.get(cloid)
+        remaining = 0.0
+        if o is not None:
+            o.remaining = max(0.0, o.remaining - sz)
+            remaining = o.remaining
+        self.stats["fills"] += 1
+        self._emit(Fill(ts=ts, coin=coin, cloid=cloid, oid=oid, tid=tid, is_buy=is_buy, px=px, sz=sz, fee=fee,
+                        is_maker=is_maker, remaining=remaining))
+        return True
+
+    # ---- health, resync, watchdog, dead man, reconciliation ---------------------------------------------
+    def on_ws_status(self, ts: float, connected: bool, detail: str) -> None:
+        """WsClient status callback: a disconnect makes us unhealthy; a reconnect triggers a resync."""
+        was = self._ws_up
+        self._ws_up = connected
+        if connected and not was:
+            self._spawn(self.resync(f"ws {detail}"))
+        else:
+            self._update_health(detail)
+
+    def _rest_ok(self) -> None:
+        if self._rest_failures:
+            self._rest_failures = 0
+            self._update_health("rest recovered")
+
+    def _rest_failed(self, what: str, e: Exception) -> None:
+        self._rest_failures += 1
+        self.log.warning("rest_failed", what=what, error=str(e), consecutive=self._rest_failures)
+        self._update_health(f"{what}: {e}")
+
+    def _compute_health(self) -> bool:
+        if not self._ws_up or self._rest_failures >= 3:
+            return False
+        hb = self._heartbeat_ts
+        return not (hb is not None and self._clock() - hb > self.stall_s)
+
+    def _update_health(self, detail: str) -> None:
+        h = self._compute_health()
+        if h == self._healthy or self._resyncing:
+            return
+        ts = self._clock()
+        if not h:
+            self._healthy = False
+            self._unhealthy_since = ts
+            self._watchdog_fired = False
+            self.log.warning("venue_unhealthy", detail=detail, dead_man_armed=self.dead_man_armed)
+            self._emit(VenueStatus(ts, False, detail))
+        else:
+            self._spawn(self.resync(detail))
+
+    async def resync(self, why: str) -> None:
+        """Missed fills (REST), then a fresh AccountSnapshot per coin, then VenueStatus(healthy)."""
+        if self._resyncing:
+            return
+        self._resyncing = True
+        self.stats["resyncs"] += 1
+        try:
+            try:
+                fills = await self.info.user_fills(self.account)
+                ts = self._clock()
+                for f in sorted(fills, key=lambda x: x.get("time", 0)):
+                    if int(f.get("time", 0)) >= self._t0_ms and f.get("coin") in self.coins:
+                        self._on_fill(f, ts)
+                snaps = [await self.snapshot(c) for c in self.coins]
+            except HyperliquidError as e:
+                self._resyncing = False
+                self._rest_failed("resync", e)
+                return
+            self._rest_failures = 0
+            for s in snaps:
+                self._emit(s)
+        finally:
+            self._resyncing = False
+        if self._compute_health():
+            was = self._healthy
+            self._healthy = True
+            self._unhealthy_since = None
+            self.log.info("venue_healthy", detail=why, resynced=True)
+            self._emit(VenueStatus(self._clock(), True, f"resynced after {why}" if not was else f"resynced: {why}"))
+
+    async def _watchdog(self) -> None:
+        while True:
+            await asyncio.sleep(min(1.0, self.watchdog_grace_s / 2))
+            await self.watchdog_check()
+
+    async def watchdog_check(self) -> None:
+        """One watchdog step: cancel everything if health has been lost for the grace period with no armed
+        dead man's switch (refused for low-volume accounts) to do it for us."""
+        self._update_health("watchdog")
+        if self._healthy or self._watchdog_fired or self._unhealthy_since is None:
+            return
+        if self._clock() - self._unhealthy_since < self.watchdog_grace_s or self.dead_man_armed:
+            return
+        self.log.error("watchdog_cancel_all", unhealthy_s=round(self._clock() - self._unhealthy_since, 2),
+                       dead_man=self.dead_man_detail or "not armed")
+        self.stats["watchdog_cancel_all"] += 1
+        ok = True
+        for c in self.coins:
+            try:
+                await self.cancel_all(c)
+            except HyperliquidError as e:
+                ok = False
+                self.log.error("watchdog_cancel_all_failed", coin=c, error=str(e))
+        self._watchdog_fired = ok
+
+    async def _dead_man_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.dead_man_refresh_s)
+            if self.dead_man_supported is not False:
+                await self.refresh_dead_man()
+
+    async def _budget_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.budget_refresh_s)
+            await self.refresh_budget()
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.reconcile_interval_s)
+            if self._healthy and not self._resyncing:
+                await self.reconcile_once()
+
+    async def reconcile_once(self) -> bool:
+        """Compare exchange open orders with our view; emit a snapshot (engine re-sync) if they disagree for orders
+        untouched in the last few seconds. Returns True when a mismatch was found."""
+        now = self._clock()
+        mismatch = False
+        for c in self.coins:
+            try:
+                snap = await self.snapshot(c)
+            except HyperliquidError as e:
+                self._rest_failed("reconcile", e)
+                return False
+            venue = {oo.cloid for oo in snap.open_orders}
+            ours = {o.cloid for o in self._orders.values()
+                    if o.coin == c and o.oid is not None and (o.cloid, o.oid) in self._acked
+                    and (o.cloid, o.oid) not in self._ended and o.remaining > 0}
+            settled = {cl for cl in venue ^ ours
+                       if (o := self._orders.get(cl or "")) is None or now - o.changed_ts > 5.0}
+            if settled or any(oo.cloid is None for oo in snap.open_orders):
+                mismatch = True
+                self.stats["reconcile_mismatch"] += 1
+                self.log.warning("reconcile_mismatch", coin=c, venue_only=sorted(str(x) for x in venue - ours),
+                                 ours_only=sorted(ours - venue))
+                self._emit(snap)
+        return mismatch
+
+    async def _flusher(self) -> None:
+        while True:
+            await self._flush_wakeup.wait()
+            self._flush_wakeup.clear()
+            wait = self.batch_interval_s - (time.monotonic() - self._last_flush)
+            if wait > 0 and not self._q_cancel:
+                await asyncio.sleep(wait)  # collect a batch; cancels never wait
+            try:
+                await self.flush()
+            except Exception as e:  # never let the flusher die: orders would silently stop going out
+                self.log.error("flush_failed", error=repr(e))
+
+    # ---- event emission with de-duplication ---------------------------------------------------------------
+    def _spawn(self, coro: Any) -> None:
+        try:
+            t = asyncio.get_running_loop().create_task(coro)
+        except RuntimeError:
+            coro.close()
+            return
+        self._tasks.append(t)
+        t.add_done_callback(lambda x: self._tasks.remove(x) if x in self._tasks else None)
+
+    def _register_oid(self, cloid: str, oid: int) -> None:
+        self._oid_cloid[oid] = cloid
+        o = self._orders.get(cloid)
+        if o is not None and o.oid != oid:
+            o.oid = oid
+            o.changed_ts = self._clock()
+
+    def _emit(self, ev: VenueEvent) -> None:
+        if self._sink is None:
+            raise VenueError("no event sink set: call set_event_sink before start")
+        self._sink(ev)
+
+    def _emit_accepted(self, coin: str, cloid: str, oid: int) -> None:
+        key = (cloid, oid)
+        if key in self._acked or key in self._ended:
+            return
+        self._acked.add(key)
+        self._emit(OrderAccepted(self._clock(), coin, cloid, oid))
+
+    def _emit_cancelled(self, coin: str, cloid: str, oid: int, reason: str) -> None:
+        if oid == 0:
+            o = self._orders.get(cloid)
+            oid = o.oid if o is not None and o.oid is not None else 0
+        key = (cloid, oid)
+        if key in self._ended:
+            return
+        self._ended.add(key)
+        o = self._orders.get(cloid)
+        if o is not None and o.oid == oid:
+            o.remaining = 0.0
+            o.changed_ts = self._clock()
+        self._emit(OrderCancelled(self._clock(), coin, cloid, oid, reason))
+
+    def _emit_rejected(self, coin: str, cloid: str, reason: RejectReason, message: str) -> None:
+        o = self._orders.get(cloid)
+        key = (cloid, o.gen if o is not None else 0)
+        if key in self._rejected:
+            return
+        self._rejected.add(key)
+        if o is not None and o.gen == 0:
+            o.remaining = 0.0  # a rejected placement never rests (a rejected modify may leave the old leg)
+            o.changed_ts = self._clock()
+        self._emit(OrderRejected(self._clock(), coin, cloid, reason, message))
