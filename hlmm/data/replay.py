@@ -34,11 +34,13 @@ def _read_raw(path: Path, coin: str) -> Iterator[MarketEvent]:
     return read_raw_ws(path, coin)
 
 
-def _parquet_placeholder(path: Path, coin: str) -> Iterator[MarketEvent]:
-    raise SourceError(f"{path}: Parquet replay is not implemented yet; register a reader with register_reader")
+def _read_parquet(path: Path, coin: str) -> Iterator[MarketEvent]:
+    from hlmm.data.parquet import read_parquet_file  # lazy: pyarrow only when Parquet is read
+
+    return read_parquet_file(path, coin)
 
 
-_READERS: dict[str, SourceReader] = {".gz": _read_raw, ".parquet": _parquet_placeholder}
+_READERS: dict[str, SourceReader] = {".gz": _read_raw, ".parquet": _read_parquet}
 
 
 def register_reader(suffix: str, reader: SourceReader) -> None:
@@ -109,6 +111,10 @@ def source_streams(path: str | Path, coin: str) -> list[Iterator[MarketEvent]]:
         if reader is None:
             raise SourceError(f"{p}: unknown format (known: {sorted(_READERS)} and bbo/trades CSV pairs)")
         return [reader(p, coin)]
+    from hlmm.data.parquet import is_parquet_root, read_parquet_dir
+
+    if is_parquet_root(p):  # an ``hlmm record`` directory: source=*/coin=*/date=*/*.parquet
+        return [read_parquet_dir(p, coin)]
     check_manifest(p)
     streams: list[Iterator[MarketEvent]] = []
     for f in sorted(p.iterdir()):
