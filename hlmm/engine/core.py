@@ -60,6 +60,7 @@ from hlmm.venue.base import (
 FLATTEN_SLIPPAGE = 0.01  # IOC flatten limit price: 1% through the touch (a reduce-only IOC never adds risk)
 FLATTEN_RETRY_S = 5.0  # retry a flatten that did not (fully) fill
 PENDING_NEW_GRACE_S = 5.0  # on sync, an unacked order younger than this may still be in flight
+CANCEL_RETRY_S = 10.0  # a cancel unanswered this long is sent again
 PERSIST_THROTTLE_S = 60.0  # peak/day-start updates are persisted at most this often; kills at once
 _INF = math.inf
 
@@ -275,16 +276,28 @@ class EngineCore:
         if ts >= rec._next_sample:
             rec.sample(ts, mid, self.portfolio.pnl_total(mid) if mid is not None else None)
         self._risk(ts)
+        retry = self._retry_cancels(ts)
         if self.kill_switch.killed:
-            return self._kill_actions(ts)
+            return retry + self._kill_actions(ts)
         if self._shutting_down:
-            return []
+            return retry
         bb, ba = self.market.best_bid, self.market.best_ask
         crosses = (ba is not None and ba <= self._bid_hi) or (bb is not None and bb >= self._ask_lo)
         why = self.requote.decide(ts, mid, crosses)
         if why is None:
-            return []
-        return self._cycle(ts, why, risk_done=True)
+            return retry
+        return retry + self._cycle(ts, why, risk_done=True)
+
+    def _retry_cancels(self, ts: float) -> list[VenueAction]:
+        """Re-send cancels that got no answer for CANCEL_RETRY_S (a lost request must not leave an order resting)."""
+        acts: list[VenueAction] = []
+        for o in self.tracker.live(self.coin):
+            if o.cancel_pending and ts - o.updated_ts >= CANCEL_RETRY_S:
+                why = o.cancel_reason
+                if not why.startswith("cancel retry"):
+                    why = f"cancel retry ({why})"
+                acts.append(self._send_cancel(o, ts, why))
+        return acts
 
     # ---- venue events ---------------------------------------------------------------------------------
     def on_venue(self, ev: VenueEvent) -> list[VenueAction]:
@@ -318,13 +331,15 @@ class EngineCore:
         if ev.coin != self.coin:
             self.n_foreign_events += 1
             return []
+        before = self.tracker.get(ev.cloid)
+        px = None if before is None else before.target_px  # what was rejected (read before the tracker moves on)
+        sz = None if before is None else before.target_sz
         o = self.tracker.on_rejected(ev)
         self._update_extremes()
         self._resting_changed(ev.ts)
         self.recorder.on_rejection(str(ev.reason))
         self.log.info(
-            "reject", coin=self.coin, cloid=ev.cloid, reason=str(ev.reason), message=ev.message,
-            px=None if o is None else o.target_px, sz=None if o is None else o.target_sz,
+            "reject", coin=self.coin, cloid=ev.cloid, reason=str(ev.reason), message=ev.message, px=px, sz=sz,
             book=f"{self.market.best_bid}@{self.market.best_ask}",
         )
         d = self.kill_switch.record_rejection(ev.ts)

@@ -246,3 +246,20 @@ def test_unsupported_inputs_raise():
     with pytest.raises(EngineError):
         eng.on_market(object())  # type: ignore[arg-type]
     assert math.isfinite(eng.start_ts)
+
+
+def test_unanswered_cancel_is_retried_and_reject_logs_what_was_rejected():
+    log = ListLog()
+    eng = engine(coin_cfg(warmup_timeout_s=100.0), log=log)  # not quoting: only the foreign order is live
+    eng.on_market(book("BTC", T0, 99_999.0, 100_001.0))
+    foreign = OpenOrder(coin="BTC", cloid="0x" + "33" * 16, oid=9, is_buy=False, px=101_000.0, sz=0.01)
+    acts = eng.sync(AccountSnapshot(ts=T0 + 0.1, coin="BTC", position=0.0, entry_px=0.0, open_orders=(foreign,)))
+    assert [a.cloid for a in acts if isinstance(a, CancelOrder)] == [foreign.cloid]
+    assert not [a for a in eng.on_timer(T0 + 5.0) if isinstance(a, CancelOrder)]
+    again = [a for a in eng.on_timer(T0 + 10.2) if isinstance(a, CancelOrder)]
+    assert [a.cloid for a in again] == [foreign.cloid] and again[0].reason.startswith("cancel retry")
+    p = PlaceOrder(coin="BTC", cloid="0x" + "44" * 16, is_buy=True, px=99_000.0, sz=0.01, reason="t")
+    eng.tracker.on_place(p, T0 + 11.0)
+    eng.on_venue(OrderRejected(T0 + 11.1, "BTC", p.cloid, RejectReason.MIN_VALUE, "Order must have minimum value"))
+    rej = [kw for _, name, kw in log.events if name == "reject"][-1]
+    assert rej["px"] == 99_000.0 and rej["sz"] == 0.01
