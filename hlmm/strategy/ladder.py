@@ -244,13 +244,25 @@ def _profile_weight(params: StrategyParams, i: int, n: int) -> float:
 
 
 def _side_prices(
-    inst: Instrument, is_buy: bool, fair: float, depth0: float, params: StrategyParams, dropped: list[str]
-) -> list[_Level]:
+    inst: Instrument,
+    is_buy: bool,
+    fair: float,
+    depth0: float,
+    params: StrategyParams,
+    eff_lots: int,
+    dropped: list[str],
+) -> tuple[list[_Level], bool]:
+    """Distinct rounded prices, inner first, and whether deeper levels were left unpriced because the
+    per-level cap cannot cover them anyway (n levels need 0.33*eff/n >= the inner level's min size)."""
     side = "bid" if is_buy else "ask"
     out: list[_Level] = []
     rnd = inst.round_bid if is_buy else inst.round_ask
     sign = -1.0 if is_buy else 1.0
+    limit = params.levels
     for i in range(params.levels):
+        if len(out) >= limit:
+            dropped.append(f"{side} L{i}..L{params.levels - 1}: not priced, concentration allows <= {limit} level(s)")
+            return out, True
         depth = depth0 + i * params.level_spacing_bps
         raw = fair * (1.0 + sign * depth / 1e4)
         if not raw > 0:
@@ -265,7 +277,9 @@ def _side_prices(
             dropped.append(f"{side} L{i}: rounds to {px} like L{out[-1].level}: merged into it")
             continue
         out.append(_Level(i, px, raw, depth, _min_lots(inst, px)))
-    return out
+        if len(out) == 1:  # an upper bound on the number of levels the caps can fund (min size >= 1 lot)
+            limit = max(1, min(limit, (_LEVEL_NUM * eff_lots) // (_LEVEL_DEN * out[0].min_lots)))
+    return out, False
 
 
 def _side_quotes(
@@ -278,6 +292,7 @@ def _side_quotes(
     room_lots: int,
     price_why: str,
     dropped: list[str],
+    truncated: bool = False,
 ) -> list[Quote]:
     """Size one side: caps, profile, concentration fallback, room. ``levels`` are distinct prices, inner first."""
     side = "bid" if is_buy else "ask"
@@ -300,8 +315,9 @@ def _side_quotes(
         )
         return []
     concentrated = ""
+    if n < len(levels) or truncated:
+        concentrated = f" [concentrated {params.levels}->{n} levels: per-level cap below min notional]"
     if n < len(levels):
-        concentrated = f" [concentrated {len(levels)}->{n} levels: per-level cap below min notional]"
         gone = levels[n:]
         dropped.append(
             f"{side} L{gone[0].level}..L{gone[-1].level} ({len(gone)} levels, {gone[0].px}..{gone[-1].px}): "
@@ -457,14 +473,14 @@ def compute_ladder(
     bids: list[Quote] = []
     asks: list[Quote] = []
     if room_bid > 0:
-        lv = _side_prices(inst, True, fair, hs + skew, params, dropped)
+        lv, cut = _side_prices(inst, True, fair, hs + skew, params, eff_lots, dropped)
         bids = _side_quotes(
-            inst, True, lv, params, eff_lots, frac_lots, room_bid, f"{price_why} skew={skew:+.3f}bp", dropped
+            inst, True, lv, params, eff_lots, frac_lots, room_bid, f"{price_why} skew={skew:+.3f}bp", dropped, cut
         )
     if room_ask > 0:
-        lv = _side_prices(inst, False, fair, hs - skew, params, dropped)
+        lv, cut = _side_prices(inst, False, fair, hs - skew, params, eff_lots, dropped)
         asks = _side_quotes(
-            inst, False, lv, params, eff_lots, frac_lots, room_ask, f"{price_why} skew={-skew:+.3f}bp", dropped
+            inst, False, lv, params, eff_lots, frac_lots, room_ask, f"{price_why} skew={-skew:+.3f}bp", dropped, cut
         )
 
     cap_base = _size(inst, frac_lots)
