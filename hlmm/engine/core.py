@@ -22,6 +22,7 @@ Safety properties this class is responsible for:
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -126,7 +127,9 @@ class EngineCore:
 
             self.ref_signal = ReferenceSignal(cfg.strategy, cfg.reference.stale_s)
         self._max_usd = cfg.risk.max_position_usd
-        self._cloid_prefix = int(start_ts * 1000) & 0xFFFF_FFFF_FFFF_FFFF
+        # cloid = 0x + 16 hex prefix + 16 hex counter. The prefix mixes the run's start (ms) with the coin, so a
+        # restart or another coin's engine in the same account never reuses a cloid.
+        self._cloid_prefix = ((int(start_ts * 1000) << 20) ^ (zlib.crc32(coin.encode()) & 0xFFFFF)) & (2**64 - 1)
         self._cloid_n = 0
         self._bid_hi = -_INF  # highest price of our live non-cancelling bids (cross check on every book)
         self._ask_lo = _INF

@@ -263,3 +263,16 @@ def test_unanswered_cancel_is_retried_and_reject_logs_what_was_rejected():
     eng.on_venue(OrderRejected(T0 + 11.1, "BTC", p.cloid, RejectReason.MIN_VALUE, "Order must have minimum value"))
     rej = [kw for _, name, kw in log.events if name == "reject"][-1]
     assert rej["px"] == 99_000.0 and rej["sz"] == 0.01
+
+
+def test_cloids_unique_across_restarts_and_coins():
+    import re
+
+    ids = set()
+    for coin, start in (("BTC", T0), ("BTC", T0 + 0.001), ("ETH", T0), ("hyna:BTC", T0)):
+        e = engine(coin=coin, start=start)
+        for _ in range(3):
+            c = e._new_cloid()
+            assert re.fullmatch(r"0x[0-9a-f]{32}", c)
+            ids.add(c)
+    assert len(ids) == 12
