@@ -116,7 +116,9 @@ def main() -> int:
     print(f"generated {len(events):,} events ({span / 3600:.1f} simulated hours) in {gen_s:.1f} s "
           f"({len(events) / gen_s:,.0f} events/s)")
 
-    cfg = load_config(None)
+    # Limits raised so the kill switch never stops quoting over the ~40 simulated hours: a killed engine does no
+    # quote cycles and would flatter the figure.
+    cfg = load_config(None, ["coins.BTC.risk.daily_loss_limit_usd=1e9", "coins.BTC.risk.max_drawdown_usd=1e9"])
     src = MarketSource("BTC", events, start_ts=events[0].ts, description=f"bench btc seed={args.seed}")
     kw: dict[str, Any] = {"seed": args.seed}
     if args.engine == "null":
@@ -134,7 +136,8 @@ def main() -> int:
     print(f"backtest ({args.engine} engine): {s['n_events']:,} events in {wall:.2f} s = {eps:,.0f} events/s "
           f"(target {TARGET:,}: {'met' if eps >= TARGET else 'NOT met'})")
     print(f"  fills {s['n_fills']:,}, orders placed {s['n_orders_placed']:,}, modified {s['n_orders_modified']:,}, "
-          f"cancelled {s['n_orders_cancelled']:,}, pnl {s['pnl_total']:.2f} USD, balanced {s['pnl_check']['balanced']}")
+          f"cancelled {s['n_orders_cancelled']:,}, pnl {s['pnl_total']:.2f} USD, "
+          f"balanced {s['pnl_check']['balanced']}, kill {s['kill']}")
     if prof:
         st = pstats.Stats(prof, stream=sys.stdout)
         st.sort_stats("tottime").print_stats(20)
