@@ -31,7 +31,7 @@ from hlmm.engine.portfolio import Portfolio
 from hlmm.engine.reconcile import ReconcilePlan, reconcile
 from hlmm.engine.recorder import EngineRecorder
 from hlmm.engine.requote import RequotePolicy
-from hlmm.engine.tracker import OrderTracker, TrackedOrder
+from hlmm.engine.tracker import OrderTracker, TrackedOrder, TrackerError
 from hlmm.estimators.bundle import Estimators
 from hlmm.estimators.state import EstimatorState
 from hlmm.market.events import AssetCtx, Bbo, BookSnapshot, MarketEvent, RefQuote, Timer, Trade
@@ -120,6 +120,7 @@ class EngineCore:
         self.last_plan: ReconcilePlan | None = None
         self.n_foreign_events = 0
         self.n_uncancellable_foreign = 0
+        self.n_cycle_errors = 0
         self.ref_signal: Any = None
         ref = cfg.reference.binance_symbol
         if cfg.strategy.ref_weight > 0 and ref is not None and ref != "off":
@@ -551,6 +552,35 @@ class EngineCore:
             return self._kill_actions(ts)
         if self._shutting_down:
             return []
+        try:
+            return self._quote(ts, why, d)
+        except (EngineError, TrackerError, AssertionError):
+            raise  # our own invariants: never swallowed
+        except Exception as e:  # fail safe: a broken cycle must not leave stale orders resting
+            return self._cycle_failed(ts, why, e)
+
+    def _cycle_failed(self, ts: float, why: str, e: Exception) -> list[VenueAction]:
+        """A quote cycle raised (estimator/strategy bug, bad data): pull every quote, count an error (the kill
+        switch latches after ``max_errors_per_min``), and try again on the next trigger."""
+        self.n_cycle_errors += 1
+        self.requote.mark_quoted(ts, None)
+        self.requote.note_event("cycle_error")
+        self.log.error("cycle_error", coin=self.coin, trigger=why, error=f"{type(e).__name__}: {e}",
+                       n_errors=self.n_cycle_errors)
+        d = self.kill_switch.record_error(ts)
+        if d is not None:
+            self._on_killed(ts, d)
+        if self.kill_switch.killed:
+            return self._kill_actions(ts)
+        acts: list[VenueAction] = []
+        for o in self.tracker.live(self.coin):
+            if not o.cancel_pending and o.tif == Tif.ALO:
+                acts.append(self._send_cancel(o, ts, "cycle error"))
+        self._update_extremes()
+        return acts
+
+    def _quote(self, ts: float, why: str, d: RiskDecision) -> list[VenueAction]:
+        rec = self.recorder
         est = self.estimators.state(ts)
         self.estimator_state = est
         mid = self.market.mid

@@ -148,6 +148,7 @@ def test_alo_rejected_at_arrival_in_sim_is_replaced_next_cycle():
     drop = [book("BTC", t1 + k * 0.25, 99_800.0, 99_802.0, lat=0.3) for k in range(20)]
     d.run(drop, until=t1 + 5.0)
     d.drain(1.0)
+    assert eng.recorder.rejections.get("post_only_cross", 0) >= 1  # the race really happened
     live = [o for o in eng.tracker.live() if o.acked and not o.cancel_pending]
     assert any(o.is_buy for o in live) and any(not o.is_buy for o in live)
     open_bids = [o for o in d.ex.open_orders("BTC") if o.is_buy]
