@@ -1,0 +1,65 @@
+"""Build a ``LocalExchangeServer`` from command-line style options (shared by ``hlmm exchange`` and the e2e tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hlmm.market.instrument import InstrumentRegistry, default_registry
+from hlmm.sim.server.app import DEFAULT_PORT, LocalExchangeServer, load_state
+from hlmm.sim.server.core import ExchangeCore, ServerConfig
+from hlmm.sim.server.faults import FaultStep
+from hlmm.sim.server.market import MarketSource, replay_source, synthetic_source
+
+
+@dataclass
+class ServerOptions:
+    """Everything ``hlmm exchange`` can set."""
+
+    port: int = DEFAULT_PORT
+    host: str = "127.0.0.1"
+    preset: str = "hype_quiet"
+    data: str | None = None  # replay file/directory instead of the synthetic preset
+    coin: str | None = None  # replay coin (default: the preset's coin)
+    speed: float = 1.0
+    seed: int = 0
+    faults: list[FaultStep] = field(default_factory=list)
+    usdc: float = 10_000.0
+    state: str | None = None  # load at start if present, save at stop and on restart faults
+    chain: str = "both"  # both | mainnet | testnet: accepted signature source
+    auto_accounts: bool = True
+    accounts: dict[str, float] = field(default_factory=dict)
+    agents: dict[str, str] = field(default_factory=dict)
+    budget_base: int = 10_000
+    schedule_cancel_min_volume: float = 0.0
+    ip_weight_per_min: int = 1200
+    ws_idle_timeout_s: float = 60.0
+    binance_map: dict[str, str] = field(default_factory=dict)
+
+
+def build_server(opts: ServerOptions, registry: InstrumentRegistry | None = None) -> LocalExchangeServer:
+    """Registry (embedded defaults: BTC/ETH/HYPE on the first dex, hyna:HYPE/hyna:BTC on dex 1), market source,
+    exchange state (fresh or loaded from ``opts.state``) and the server."""
+    reg = registry or default_registry()
+    if opts.chain not in ("both", "mainnet", "testnet"):
+        raise ValueError(f"chain must be both, mainnet or testnet, got {opts.chain!r}")
+    if opts.data:
+        src: MarketSource = replay_source(opts.data, opts.coin or "BTC", reg)
+    else:
+        src = synthetic_source(opts.preset, reg, seed=opts.seed, coin=opts.coin)
+    cfg = ServerConfig(
+        starting_usdc=opts.usdc,
+        is_mainnet=None if opts.chain == "both" else opts.chain == "mainnet",
+        auto_accounts=opts.auto_accounts,
+        accounts=dict(opts.accounts),
+        agents=dict(opts.agents),
+        address_budget_base=opts.budget_base,
+        schedule_cancel_min_volume=opts.schedule_cancel_min_volume,
+        seed=opts.seed,
+    )
+    core = load_state(opts.state) if opts.state and Path(opts.state).exists() else ExchangeCore(reg, cfg)
+    return LocalExchangeServer(
+        core, [src], host=opts.host, port=opts.port, speed=opts.speed, faults=opts.faults, state_path=opts.state,
+        ip_weight_per_min=opts.ip_weight_per_min, ws_idle_timeout_s=opts.ws_idle_timeout_s,
+        binance_map=opts.binance_map, seed=opts.seed,
+    )
