@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import Decimal
 
 MAX_DECIMALS_PERP = 6
 MAX_SIG_FIGS = 5
@@ -89,11 +89,6 @@ def _check_positive_finite(x: float, what: str, exc: type[InstrumentError]) -> N
         raise exc(f"{what} must be > 0, got {x}")
 
 
-def _dec(x: float | Decimal) -> Decimal:
-    # repr() of a float is the shortest string that round-trips, so 32.977 -> Decimal('32.977').
-    return x if isinstance(x, Decimal) else Decimal(repr(float(x)))
-
-
 def float_to_wire(x: float) -> str:
     """Format a price or size as the SDK does: <= 8 decimals, no trailing zeros, no exponent."""
     if isinstance(x, bool) or not isinstance(x, (int, float)):
@@ -140,68 +135,89 @@ class Instrument:
 
     @property
     def lot(self) -> float:
-        return 10.0 ** -self.sz_decimals
+        return 10.0**-self.sz_decimals
 
     # ---- prices -------------------------------------------------------
-    def _px_quantum(self, px: Decimal) -> Decimal:
-        """Grid step for prices near ``px``: min(decimal cap, 5-sig-fig step), never finer than 1 for
-        prices >= 10^5 (integers are always valid)."""
-        exp = px.adjusted()  # floor(log10(px))
-        decimals = min(self.price_decimals, MAX_SIG_FIGS - 1 - exp)
-        return Decimal(1).scaleb(-max(decimals, 0))
+    # Float fast path, exact by construction: a grid value n / 10**d (both exact doubles) is computed by one
+    # correctly rounded division, i.e. it is the double nearest the decimal price, the same double that
+    # float("32.977") gives. Every candidate is then checked against ``px`` with exact float comparisons.
+    def _decimals_at(self, px: float) -> int:
+        """Allowed decimals at ``px``: min(6 - szDecimals, 5 sig figs), never negative (integers always valid)."""
+        e = math.floor(math.log10(px))
+        if 10.0**e > px:  # log10 can be off by one right at a power of ten
+            e -= 1
+        elif 10.0 ** (e + 1) <= px:
+            e += 1
+        return max(min(self.price_decimals, MAX_SIG_FIGS - 1 - e), 0)
 
     def tick_size(self, px: float) -> float:
         """Price increment at ``px`` (varies with magnitude because of the 5 significant figures rule)."""
         _check_positive_finite(px, "price", InvalidPriceError)
-        return float(self._px_quantum(_dec(px)))
+        return 10.0 ** -self._decimals_at(float(px))
 
     def is_valid_price(self, px: float) -> bool:
         try:
             _check_positive_finite(px, "price", InvalidPriceError)
         except InvalidPriceError:
             return False
-        d = _dec(px)
-        if d == d.to_integral_value():
+        pxf = float(px)
+        if pxf == int(pxf):
             return True
-        decimals = -d.normalize().as_tuple().exponent
-        sig = len(d.normalize().as_tuple().digits)
-        return decimals <= self.price_decimals and sig <= MAX_SIG_FIGS
+        scale = 10.0 ** self._decimals_at(pxf)
+        return round(pxf * scale) / scale == pxf
 
-    def _round_px(self, px: float, rounding: str) -> float:
+    def _round_px(self, px: float, up: bool) -> float:
         _check_positive_finite(px, "price", InvalidPriceError)
-        d = _dec(px)
-        q = self._px_quantum(d)
-        out = d.quantize(q, rounding=rounding)
-        # Rounding up can cross a power of ten (9.99995 -> 10.0000): re-quantize on the new grid.
-        q2 = self._px_quantum(out) if out > 0 else q
-        if q2 != q:
-            out = out.quantize(q2, rounding=rounding)
+        pxf = float(px)
+        scale = 10.0 ** self._decimals_at(pxf)
+        n = round(pxf * scale)
+        out = n / scale
+        if out != pxf:  # not on the grid: step to the correct side; the product above may be off by an ulp
+            if up:
+                while out < pxf:
+                    n += 1
+                    out = n / scale
+                while n > 1 and (n - 1) / scale >= pxf:
+                    n -= 1
+                    out = n / scale
+            else:
+                while out > pxf:
+                    n -= 1
+                    out = n / scale
+                while (n + 1) / scale <= pxf:
+                    n += 1
+                    out = n / scale
         if out <= 0:
             raise InvalidPriceError(f"price {px} rounds to zero")
-        return float(out)
+        # Rounding up can land on a power of ten (9.99995 -> 10.0), which is valid on the coarser grid too.
+        return out
 
     def round_bid(self, px: float) -> float:
         """Largest valid price <= px (a bid is never rounded towards the ask)."""
-        return self._round_px(px, ROUND_FLOOR)
+        return self._round_px(px, up=False)
 
     def round_ask(self, px: float) -> float:
         """Smallest valid price >= px (an ask is never rounded towards the bid)."""
-        return self._round_px(px, ROUND_CEILING)
+        return self._round_px(px, up=True)
 
     def round_px(self, px: float, is_buy: bool) -> float:
-        return self.round_bid(px) if is_buy else self.round_ask(px)
+        return self._round_px(px, up=not is_buy)
 
     def round_px_nearest(self, px: float) -> float:
-        return self._round_px(px, ROUND_HALF_EVEN)
+        lo, hi = self.round_bid(px), self.round_ask(px)
+        return lo if (px - lo) <= (hi - px) else hi
 
     def next_passive_px(self, px: float, is_buy: bool) -> float:
-        """The next valid price one step more passive than the valid price ``px``."""
+        """The next valid price strictly more passive than ``px`` (below for a bid, above for an ask)."""
         p = self.round_px(px, is_buy)
-        step = self._px_quantum(_dec(p))
-        nxt = _dec(p) - step if is_buy else _dec(p) + step
-        if nxt <= 0:
-            raise InvalidPriceError(f"no valid price below {p}")
-        return self.round_px(float(nxt), is_buy)
+        if is_buy:
+            nxt = math.nextafter(p, 0.0)
+            if nxt <= 0:
+                raise InvalidPriceError(f"no valid price below {p}")
+            out = self.round_bid(nxt)
+        else:
+            out = self.round_ask(math.nextafter(p, math.inf))
+        return out
 
     # ---- sizes --------------------------------------------------------
     def floor_size(self, sz: float) -> float:
@@ -211,19 +227,24 @@ class Instrument:
         szf = float(sz)
         if math.isnan(szf) or math.isinf(szf) or szf < 0:
             raise InvalidSizeError(f"size must be finite and >= 0, got {sz}")
-        q = Decimal(1).scaleb(-self.sz_decimals)
-        try:
-            return float(_dec(sz).quantize(q, rounding=ROUND_FLOOR))
-        except InvalidOperation as e:  # pragma: no cover - absurdly large sizes
-            raise InvalidSizeError(f"size {sz} cannot be represented") from e
+        scale = 10.0**self.sz_decimals
+        if szf * scale >= 2.0**52:
+            raise InvalidSizeError(f"size {sz} cannot be represented")
+        n = math.floor(szf * scale)
+        while n > 0 and n / scale > szf:
+            n -= 1
+        while (n + 1) / scale <= szf:
+            n += 1
+        return n / scale
 
     def is_valid_size(self, sz: float) -> bool:
         try:
             _check_positive_finite(sz, "size", InvalidSizeError)
         except InvalidSizeError:
             return False
-        d = _dec(sz).normalize()
-        return -d.as_tuple().exponent <= self.sz_decimals
+        szf = float(sz)
+        scale = 10.0**self.sz_decimals
+        return round(szf * scale) / scale == szf
 
     # ---- notional, fees, wire ----------------------------------------
     def meets_min_value(self, px: float, sz: float) -> bool:
@@ -233,9 +254,15 @@ class Instrument:
     def min_size_at(self, px: float) -> float:
         """Smallest valid size whose notional at ``px`` meets the minimum order value."""
         _check_positive_finite(px, "price", InvalidPriceError)
-        q = Decimal(1).scaleb(-self.sz_decimals)
-        raw = Decimal(repr(self.min_order_value)) / _dec(px)
-        return float(raw.quantize(q, rounding=ROUND_CEILING))
+        pxf = float(px)
+        scale = 10.0**self.sz_decimals
+        # Strict (no epsilon): we never generate an order whose notional is borderline.
+        n = max(1, math.ceil(self.min_order_value / pxf * scale))
+        while pxf * (n / scale) < self.min_order_value:
+            n += 1
+        while n > 1 and pxf * ((n - 1) / scale) >= self.min_order_value:
+            n -= 1
+        return n / scale
 
     def fee(self, notional: float, is_maker: bool) -> float:
         """Fee paid in USD (negative = rebate)."""
