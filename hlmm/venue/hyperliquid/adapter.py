@@ -709,6 +709,8 @@ class HyperliquidVenue:
         """WsClient status callback: a disconnect makes us unhealthy; a reconnect triggers a resync."""
         was = self._ws_up
         self._ws_up = connected
+        if not self._started:
+            return  # before start: the runner's own snapshot/sync follows
         if connected and not was:
             self._spawn(self.resync(f"ws {detail}"))
         else:
@@ -777,7 +779,11 @@ class HyperliquidVenue:
     async def _watchdog(self) -> None:
         while True:
             await asyncio.sleep(min(1.0, self.watchdog_grace_s / 2))
-            await self.watchdog_check()
+            try:
+                await self.watchdog_check()
+            except Exception as e:  # the watchdog must outlive any single failure
+                self._watchdog_fired = False
+                self.log.error("watchdog_failed", error=repr(e))
 
     async def watchdog_check(self) -> None:
         """One watchdog step: cancel everything if health has been lost for the grace period with no armed
@@ -790,6 +796,7 @@ class HyperliquidVenue:
         self.log.error("watchdog_cancel_all", unhealthy_s=round(self._clock() - self._unhealthy_since, 2),
                        dead_man=self.dead_man_detail or "not armed")
         self.stats["watchdog_cancel_all"] += 1
+        self._watchdog_fired = True  # set before awaiting: a concurrent check must not fire twice
         ok = True
         for c in self.coins:
             try:

@@ -1,0 +1,378 @@
+"""Live runner: the EngineCore on live Hyperliquid market data, against the real exchange (``live``) or the
+simulated venue (``paper``).
+
+One websocket carries market channels (l2Book, trades, bbo, activeAssetCtx) and, in live mode, the user channels
+(orderUpdates, userFills, userEvents) for the adapter. Everything that touches the engine runs in one consumer
+coroutine fed by a queue (market events, venue events, timer ticks, stop), so the engine is never re-entered.
+
+Start-up: resolve the instrument from exchange meta -> Binance symbol (logged: which one, or why off) -> engine
+(kill state restored) -> warm start from ``candleSnapshot`` -> venue start -> snapshot -> ``engine.sync``.
+Shutdown (duration, SIGINT/SIGTERM): engine cancels what it has, venue ``cancel_all`` backstop, wait for acks with
+a timeout, kill state persisted, summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from hlmm.config import Config, ConfigError
+from hlmm.engine.runner import RunnerError, count_resting, kill_reason, persist_kill
+from hlmm.engine.summary import RunStats, SummaryError, build_summary
+from hlmm.market.events import Bbo, BookSnapshot, MarketEvent, RefQuote
+from hlmm.market.instrument import InstrumentRegistry
+from hlmm.market.parse import MARKET_CHANNELS, ParseError, parse_ws_message
+
+Network = Literal["mainnet", "testnet", "local"]
+Mode = Literal["live", "paper"]
+
+NETWORK_URLS = {
+    "mainnet": "https://api.hyperliquid.xyz",
+    "testnet": "https://api.hyperliquid-testnet.xyz",
+}
+WARM_CANDLES_S = 3600.0
+DRAIN_WALL_S = 5.0  # wait this long for cancel acks at shutdown
+
+
+@dataclass(slots=True)
+class LiveResult:
+    summary: dict[str, Any] | None
+    engine: Any
+    venue: Any
+    stats: RunStats
+    stopped_by: str
+    resting_after_shutdown: int | None
+
+
+def network_urls(cfg: Config, network: Network) -> tuple[str, str, bool]:
+    """(REST base URL, WS URL, is_mainnet) for ``network`` (``local`` -> ``run.local_url``)."""
+    from hlmm.venue.hyperliquid.rest import ws_url_for
+
+    if network == "local":
+        base = cfg.run.local_url.rstrip("/")
+        return base, ws_url_for(base), False
+    if network not in NETWORK_URLS:
+        raise RunnerError(f"unknown network {network!r}; choose mainnet, testnet or local")
+    base = NETWORK_URLS[network]
+    return base, ws_url_for(base), network == "mainnet"
+
+
+def engine_config(cfg: Config, coin: str, binance_symbol: str | None) -> Any:
+    """The coin's config with the *resolved* reference symbol (or 'off'), so the engine uses exactly what runs."""
+    try:
+        cc = cfg.coin(coin)
+    except ConfigError as e:
+        raise RunnerError(str(e)) from None
+    ref = cc.reference.model_copy(update={"binance_symbol": binance_symbol or "off"})
+    return cc.model_copy(update={"reference": ref})
+
+
+def load_wallet(cfg: Config) -> Any:
+    """The signing wallet from HLMM_PRIVATE_KEY or the configured keystore; RunnerError if there is none."""
+    from hlmm.venue.hyperliquid.wallet import Wallet, WalletError
+
+    try:
+        return Wallet.load(cfg.account.keystore_path, cfg.account.address)
+    except WalletError as e:
+        raise RunnerError(f"live mode needs a signing key: {e}") from None
+
+
+def confirmation_summary(cfg: Config, coin: str, network: str, wallet: Any, inst: Any, ref: tuple[str | None, str],
+                         duration_s: float) -> str:
+    """What the operator confirms before live trading (never contains key material)."""
+    cc = cfg.coin(coin)
+    r = cc.risk
+    lines = [
+        f"LIVE trading on {network}: {coin} (asset {inst.asset}, szDecimals {inst.sz_decimals})",
+        f"  account : {wallet.account_address}",
+        f"  signer  : {wallet.address} ({'agent/API wallet' if wallet.is_agent else 'the account key itself'})",
+    ]
+    if cfg.account.vault_address:
+        lines.append(f"  vault   : {cfg.account.vault_address}")
+    lines += [
+        f"  limits  : max position ${r.max_position_usd:g}, daily loss ${r.daily_loss_limit_usd:g}, "
+        f"max drawdown ${r.max_drawdown_usd:g}",
+        f"  ladder  : {cc.strategy.levels} levels/side; dead man's switch {cfg.run.dead_man_s:g} s; "
+        f"foreign orders: {cfg.run.foreign_orders}",
+        f"  reference: {ref[0] or 'off'} ({ref[1]})",
+        f"  duration: {duration_s:g} s",
+    ]
+    return "\n".join(lines)
+
+
+async def warm_candles(info: Any, coin: str, now: float, span_s: float = WARM_CANDLES_S) -> list[dict]:
+    """1-minute candles of the last ``span_s`` (empty on failure: warm-up is then bounded by its timeout)."""
+    try:
+        c = await info.candle_snapshot(coin, "1m", int((now - span_s) * 1000), int(now * 1000))
+    except Exception:
+        return []
+    return c if isinstance(c, list) else []
+
+
+async def run_live(
+    cfg: Config,
+    coin: str,
+    *,
+    mode: Mode,
+    network: Network,
+    duration_s: float,
+    kill_store: Any | None = None,
+    log: Any | None = None,
+    wallet: Any = None,
+    confirm: Callable[[str], bool] | None = None,
+    out: Callable[[str], None] = print,
+    stop: asyncio.Event | None = None,
+    install_signals: bool = False,
+    timer_interval_s: float = 1.0,
+    registry: InstrumentRegistry | None = None,
+    binance_base_url: str | None = None,
+    clock: Callable[[], float] = time.time,
+) -> LiveResult:
+    """Run one coin live or paper on live market data for ``duration_s`` wall seconds (or until stopped)."""
+    from hlmm.engine.core import EngineCore
+    from hlmm.venue.binance import BINANCE_FUTURES_WS, BinanceFeed, resolve_binance_symbol
+    from hlmm.venue.hyperliquid.meta import MetaError, resolve_registry
+    from hlmm.venue.hyperliquid.rest import ExchangeClient, InfoClient
+    from hlmm.venue.hyperliquid.ws import WsClient
+
+    if mode not in ("live", "paper"):
+        raise RunnerError(f"mode must be live or paper, got {mode!r}")
+    if not duration_s > 0:
+        raise RunnerError(f"duration must be > 0, got {duration_s}")
+    if coin not in cfg.coins:
+        raise RunnerError(f"config has no [coins.\"{coin}\"] section (configured: {sorted(cfg.coins)})")
+    if mode == "live" and wallet is None:
+        wallet = load_wallet(cfg)  # before any connection: no key, no start
+    rest_url, ws_url, is_mainnet = network_urls(cfg, network)
+    logger = log if log is not None else _NullLog()
+    info = InfoClient(rest_url)
+    exchange = None
+    ws: Any = None
+    feed: Any = None
+    venue: Any = None
+    try:
+        try:
+            reg = registry or await resolve_registry(info, [coin])
+        except MetaError as e:
+            raise RunnerError(f"cannot resolve {coin} on {network}: {e}") from None
+        except Exception as e:
+            raise RunnerError(f"cannot reach {rest_url} for exchange meta: {e}") from None
+        inst = reg.get(coin)
+        sym, why = resolve_binance_symbol(coin, cfg.coin(coin))
+        logger.info("reference_feed", coin=coin, symbol=sym, why=why)
+        out(f"reference feed: {sym or 'off'} ({why})")
+        if mode == "live":
+            summary = confirmation_summary(cfg, coin, network, wallet, inst, (sym, why), duration_s)
+            out(summary)
+            if confirm is not None and not confirm(summary):
+                raise RunnerError("not confirmed by the operator; nothing was sent")
+        start_ts = clock()
+        kill_state = kill_store.load() if kill_store is not None else None
+        engine = EngineCore(coin, inst, engine_config(cfg, coin, sym), start_ts, kill_state=kill_state, log=log,
+                            foreign_orders=cfg.run.foreign_orders)
+        candles = await warm_candles(info, coin, start_ts)
+        engine.warm_start(candles=candles or None)
+        out(f"warm start: {len(candles)} one-minute candles")
+
+        q: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        stop = stop or asyncio.Event()
+        stats = RunStats(coin, start_ts)
+
+        def on_ws(ts: float, channel: str, data: Any) -> None:
+            if channel in MARKET_CHANNELS:
+                try:
+                    for ev in parse_ws_message({"channel": channel, "data": data}, ts):
+                        q.put_nowait(("m", ev))
+                except ParseError as e:
+                    logger.warning("bad_market_message", error=str(e))
+            elif channel == "error":
+                logger.error("ws_error_channel", data=str(data)[:300])
+            elif venue is not None and hasattr(venue, "on_ws_message"):
+                venue.on_ws_message(ts, channel, data)
+
+        def on_status(ts: float, connected: bool, detail: str) -> None:
+            logger.info("ws_status", connected=connected, detail=detail)
+            if venue is not None and hasattr(venue, "on_ws_status"):
+                venue.on_ws_status(ts, connected, detail)
+
+        ws = WsClient(ws_url, on_ws, on_status, clock=clock, log=log)
+        for sub in ({"type": "l2Book", "coin": coin}, {"type": "trades", "coin": coin},
+                    {"type": "bbo", "coin": coin}, {"type": "activeAssetCtx", "coin": coin}):
+            await ws.subscribe(sub)
+
+        if mode == "live":
+            from hlmm.venue.hyperliquid.adapter import HyperliquidVenue
+            from hlmm.venue.hyperliquid.nonce import NonceManager
+
+            exchange = ExchangeClient(rest_url, wallet, NonceManager(), is_mainnet, cfg.account.vault_address)
+            account = cfg.account.vault_address or wallet.account_address
+            venue = HyperliquidVenue(info, exchange, reg, account=account, coins=[coin], ws=ws,
+                                     dead_man_s=cfg.run.dead_man_s, clock=clock, log=log)
+        else:
+            from hlmm.sim.exchange import SimExchange
+            from hlmm.sim.latency import LatencyModel
+            from hlmm.sim.venue import SimVenue
+
+            venue = SimVenue(SimExchange(reg, LatencyModel(seed=0), queue="prob", seed=0), clock=clock)
+        venue.set_event_sink(lambda ev: q.put_nowait(("v", ev)))
+        await ws.start()
+        if not await ws.wait_connected(15.0):
+            raise RunnerError(f"websocket {ws_url} did not connect: {ws.last_error}")
+        await venue.start()
+
+        if sym is not None:
+            feed = BinanceFeed(sym, lambda rq: q.put_nowait(("m", rq)), base_url=binance_base_url or BINANCE_FUTURES_WS,
+                               clock=clock, log=log)
+            await feed.start()
+
+        return await _loop(engine, venue, stats, q, stop, cfg, coin, mode, duration_s, kill_store, logger,
+                           install_signals, timer_interval_s, clock, out)
+    finally:
+        if feed is not None:
+            await feed.close()
+        if ws is not None:
+            await ws.close()
+        if exchange is not None:
+            await exchange.close()
+        await info.close()
+
+
+async def _loop(
+    engine: Any, venue: Any, stats: RunStats, q: asyncio.Queue[tuple[str, Any]], stop: asyncio.Event, cfg: Config,
+    coin: str, mode: str, duration_s: float, kill_store: Any, log: Any, install_signals: bool,
+    timer_interval_s: float, clock: Callable[[], float], out: Callable[[str], None],
+) -> LiveResult:
+    loop = asyncio.get_running_loop()
+    installed: list[int] = []
+    if install_signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+                installed.append(sig)
+    paper = mode == "paper"
+
+    async def send(actions: list[Any], t: float) -> None:
+        stats.on_actions(actions, t)
+        await venue.submit(actions)
+        if engine.persist_needed:
+            persist_kill(engine, kill_store)
+
+    async def ticker() -> None:
+        while True:
+            await asyncio.sleep(timer_interval_s)
+            q.put_nowait(("t", clock()))
+
+    async def stopper() -> None:
+        await stop.wait()
+        q.put_nowait(("stop", None))
+
+    tasks = [asyncio.create_task(ticker()), asyncio.create_task(stopper())]
+    wall0 = time.perf_counter()
+    end_ts = stats.start_ts + duration_s
+    stopped_by = "duration"
+    try:
+        await send(engine.sync(await venue.snapshot(coin)), clock())
+        out(f"{mode} {coin}: running for {duration_s:g} s (Ctrl-C stops and cancels everything)")
+        while True:
+            kind, item = await q.get()
+            if kind == "m":
+                ev: MarketEvent = item
+                if paper:
+                    venue.feed_market(ev)
+                stats.n_events += 1
+                t = type(ev)
+                if t is BookSnapshot and ev.mid is not None:
+                    stats.on_mid(ev.ts, ev.mid)
+                elif t is Bbo and ev.bid_px is not None and ev.ask_px is not None:
+                    stats.on_mid(ev.ts, 0.5 * (ev.bid_px + ev.ask_px))
+                if t is not RefQuote and getattr(ev, "coin", coin) != coin:
+                    continue
+                acts = engine.on_market(ev)
+                if acts:
+                    await send(acts, ev.ts)
+            elif kind == "v":
+                stats.on_venue(item)
+                acts = engine.on_venue(item)
+                if acts:
+                    await send(acts, clock())
+            elif kind == "t":
+                now = item
+                if hasattr(venue, "heartbeat"):
+                    venue.heartbeat(now)
+                acts = engine.on_timer(now)
+                if acts:
+                    await send(acts, now)
+                persist_kill(engine, kill_store)
+                nb, na = count_resting(o for o in engine.tracker.live(coin) if o.acked)
+                stats.on_resting(now, nb, na)
+                if now >= end_ts:
+                    break
+            elif kind == "stop":
+                stopped_by = "signal"
+                break
+    finally:
+        for tk in tasks:
+            tk.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+    # Shutdown: the engine cancels what it knows; the venue's cancel-all is the backstop (foreign/cloid-less too).
+    await send(engine.shutdown(clock()), clock())
+    try:
+        await venue.cancel_all(coin)
+    except Exception as e:
+        log.error("shutdown_cancel_all_failed", coin=coin, error=str(e))
+    deadline = time.monotonic() + DRAIN_WALL_S
+    while time.monotonic() < deadline:
+        if not engine.tracker.live(coin):
+            break
+        try:
+            kind, item = await asyncio.wait_for(q.get(), timeout=max(0.01, deadline - time.monotonic()))
+        except TimeoutError:
+            break
+        if kind == "v":
+            stats.on_venue(item)
+            acts = engine.on_venue(item)
+            if acts:
+                await send(acts, clock())
+    persist_kill(engine, kill_store)
+    resting_left: int | None = None
+    venue_pos: float | None = None
+    try:
+        snap = await venue.snapshot(coin)
+        resting_left, venue_pos = len(snap.open_orders), snap.position
+    except Exception as e:
+        log.error("final_snapshot_failed", error=str(e))
+    await venue.close()
+    summary: dict[str, Any] | None
+    try:
+        summary = build_summary(
+            stats, end_ts=min(clock(), end_ts), max_position_usd=cfg.coin(coin).risk.max_position_usd,
+            portfolio=engine.portfolio, kill=kill_reason(engine), wall_s=time.perf_counter() - wall0, mode=mode,
+            venue_position=venue_pos,
+            extra={"stopped_by": stopped_by, "resting_after_shutdown": resting_left,
+                   "venue_stats": _venue_stats(venue)},
+        )
+    except SummaryError as e:
+        log.warning("no_summary", error=str(e))
+        summary = None
+    return LiveResult(summary=summary, engine=engine, venue=venue, stats=stats, stopped_by=stopped_by,
+                      resting_after_shutdown=resting_left)
+
+
+def _venue_stats(venue: Any) -> dict[str, Any]:
+    st = getattr(venue, "stats", None)
+    return dict(st) if isinstance(st, dict) else {}
+
+
+class _NullLog:
+    def _noop(self, event: str, **kw: Any) -> None:
+        return None
+
+    debug = info = warning = error = _noop
