@@ -11,6 +11,7 @@ import math
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -110,16 +111,13 @@ class RawWsWriter:
 
 
 def ts_to_ns(ts: float) -> int:
-    """Integer ns whose ``ns / 1e9`` is exactly ``ts``, so events survive a write/read round trip."""
-    ns = round(ts * 1e9)
-    if ns / 1e9 == ts:
-        return ns
-    # float seconds near 1.7e9 are ~240 ns apart: an exact preimage is always within a few hundred ns.
-    for k in range(1, 1024):
-        for cand in (ns - k, ns + k):
-            if cand / 1e9 == ts:
-                return cand
-    raise ValueError(f"no integer ns maps exactly to ts={ts!r}")
+    """Integer ns whose correctly rounded ``ns / 10**9`` is exactly ``ts``, so events survive a round trip.
+
+    ``ns / 1e9`` would round twice (ns -> float, then the division); int / int rounds once."""
+    ns = round(Fraction(ts) * 1_000_000_000)
+    if ns / 1_000_000_000 != ts:
+        raise ValueError(f"no integer ns maps exactly to ts={ts!r}")
+    return ns
 
 
 def _ms(ts_exchange: float) -> int:
@@ -254,7 +252,7 @@ def read_raw_ws(
                 ns = None
             if ns is None:
                 raise RawWsFormatError(f"{path}:{lineno}: expected '<int ns> <json>', got {line[:60]!r}")
-            ts = ns / 1e9
+            ts = ns / 1_000_000_000
             if first_local is None:
                 first_local = ts
             payload = line[sp + 1 :]

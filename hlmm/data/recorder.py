@@ -154,7 +154,7 @@ class Recorder:
             raise RecorderError(f"ts_ns must be a non-negative int (local receive ns), got {ts_ns!r}")
         if self.closed:
             raise RecorderError("recorder is closed")
-        ts = ts_ns / 1e9
+        ts = ts_ns / 1_000_000_000
         self._last_ts = max(self._last_ts, ts)
         if self._next_flush is None:
             self._next_flush = ts + self.flush_s
