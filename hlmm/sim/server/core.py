@@ -120,7 +120,7 @@ class Account:
     fills: deque[dict] = field(default_factory=lambda: deque(maxlen=_FILLS_KEPT))
     leverage: dict[int, tuple[bool, int]] = field(default_factory=dict)
     schedule_cancel_ms: int | None = None
-    schedule_cancel_day: tuple[int, int] = (0, 0)  # (utc day, triggers set that day)
+    schedule_cancel_day: tuple[int, int] = (0, 0)  # (utc day, scheduled cancels fired that day)
     last_realized: dict[str, float] = field(default_factory=dict)
 
     def volume(self) -> float:
@@ -331,6 +331,9 @@ class ExchangeCore:
         for acct in self.accounts.values():
             if acct.schedule_cancel_ms is not None and now_ms >= acct.schedule_cancel_ms:
                 acct.schedule_cancel_ms = None
+                day = now_ms // _DAY_MS
+                d, n = acct.schedule_cancel_day
+                acct.schedule_cancel_day = (day, (n if d == day else 0) + 1)
                 self.count("scheduled_cancels_fired")
                 self.cancel_all(acct, now, status="scheduledCancel")
         for b in self.books.values():
@@ -685,12 +688,10 @@ class ExchangeCore:
         now_ms = ms(now)
         if t < now_ms + 5000:
             return _err(MSG_SCHED_EARLY)
-        day = now_ms // _DAY_MS
+        # The daily limit counts triggers (scheduled cancels that fired), not refreshes of the deadline.
         d, n = acct.schedule_cancel_day
-        n = n if d == day else 0
-        if n >= self.config.schedule_cancel_max_per_day:
+        if d == now_ms // _DAY_MS and n >= self.config.schedule_cancel_max_per_day:
             return _err(MSG_SCHED_TOO_MANY)
-        acct.schedule_cancel_day = (day, n + 1)
         acct.schedule_cancel_ms = t
         return _ok_default()
 
