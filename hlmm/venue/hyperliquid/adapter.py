@@ -709,8 +709,8 @@ class HyperliquidVenue:
         """WsClient status callback: a disconnect makes us unhealthy; a reconnect triggers a resync."""
         was = self._ws_up
         self._ws_up = connected
-        if not self._started:
-            return  # before start: the runner's own snapshot/sync follows
+        if not self._started or self._closing:
+            return  # before start the runner's own snapshot/sync follows; after close nothing is resting
         if connected and not was:
             self._spawn(self.resync(f"ws {detail}"))
         else:
