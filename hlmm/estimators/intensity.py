@@ -165,7 +165,9 @@ class IntensityEstimator:
         intercept = ym - slope * xm
         p = self._p
         self._kappa_obs = min(max(-slope, p.intensity_kappa_min), p.intensity_kappa_max)
-        self._a_obs = min(max(math.exp(intercept), p.intensity_a_min), p.intensity_a_max)
+        # Clamp in log space: two trades far from the mid give a huge intercept and exp() would overflow.
+        log_a = min(max(intercept, math.log(p.intensity_a_min)), math.log(p.intensity_a_max))
+        self._a_obs = min(max(math.exp(log_a), p.intensity_a_min), p.intensity_a_max)
         self._n_buckets_used = int(mask.sum())
 
     # ---- output ------------------------------------------------------------------------------------------

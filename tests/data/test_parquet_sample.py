@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
-import pytest
 
 from hlmm.cli import main
 from hlmm.data.replay import open_source
@@ -42,8 +41,6 @@ def test_hype_sample_backtest_runs(tmp_path: Path) -> None:
     assert s["duration_s"] > 850
 
 
-@pytest.mark.xfail(strict=True, reason="EngineCore: intensity OverflowError on a cold-start quiet market trips the "
-                   "error kill (engine-core's own xfail repro); flips to XPASS once fixed")  # fmt: skip
 def test_hype_sample_quotes_without_errors(tmp_path: Path) -> None:
     s = _backtest(tmp_path, SAMPLE / "hype_quiet", "hyna:HYPE", "hype2")
     assert s["kill"] is None and s["time_to_first_quote_s"] is not None

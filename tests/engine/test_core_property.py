@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -92,10 +91,6 @@ def test_cycle_failure_is_loud_and_fail_safe():
     assert {a.cloid for a in acts} == {o.cloid for o in eng.tracker.live(COIN)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hlmm/estimators/intensity.py: math.exp(intercept) overflows on two far trades (reported to the lead)",
-)
 def test_no_cycle_errors_on_sparse_far_trades():
     eng = EngineCore(COIN, INST, coin_cfg(max_pos=MAX_USD, warmup_timeout_s=2.0), T0)
     d = Driver(eng)
