@@ -50,9 +50,13 @@ class PlaceOrder:
 
 @dataclass(frozen=True, slots=True)
 class CancelOrder:
+    """Cancel by cloid; ``oid`` is set for orders that have no cloid (e.g. foreign orders found at start-up),
+    in which case the venue cancels by oid and ``cloid`` is a placeholder the engine tracks them under."""
+
     coin: str
     cloid: str
     reason: str = ""
+    oid: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
