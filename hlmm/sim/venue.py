@@ -21,6 +21,7 @@ from hlmm.sim.exchange import SimExchange
 from hlmm.venue.base import AccountSnapshot, EventSink, VenueAction, VenueStatus
 
 log = structlog.get_logger(__name__)
+CLOSE_TIMEOUT_S = 2.0  # close() never waits longer than this for the delivery task
 
 
 class SimVenueError(RuntimeError):
@@ -73,12 +74,19 @@ class SimVenue:
         return self.exchange.snapshot(coin, now)
 
     async def close(self) -> None:
+        """Stop the delivery task. Bounded: the loop checks the closed flag, so a cancel that races a pending
+        wake-up (lost by ``asyncio.wait_for`` on Python 3.11) cannot keep it running."""
         self._closed = True
+        self._poke()
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            done, _ = await asyncio.wait({task}, timeout=CLOSE_TIMEOUT_S)
+            if not done:  # cannot happen with the flag checked in the loop; never hang the caller if it does
+                log.error("sim_venue_close_timeout", timeout_s=CLOSE_TIMEOUT_S)
+            else:
+                with contextlib.suppress(asyncio.CancelledError):
+                    task.result()
         if self.error is not None:
             log.error("sim_venue_closed_after_error", error=repr(self.error))
 
@@ -113,8 +121,11 @@ class SimVenue:
             self._wake.set()
 
     async def _run(self) -> None:
-        assert self._wake is not None
-        while True:
+        wake = self._wake
+        assert wake is not None
+        # Loop on the closed flag and wait with asyncio.timeout (not wait_for, which on 3.11 can swallow a cancel
+        # that arrives together with a wake-up): close() always ends this loop within one iteration.
+        while not self._closed:
             try:
                 self.pump()
             except Exception as e:  # a failing sink must not die silently: record it, submit() raises it
@@ -123,6 +134,9 @@ class SimVenue:
                 return
             nxt = self.exchange.next_time()
             delay = self._poll_s if nxt is None else min(self._poll_s, max(nxt - self._clock(), 0.0))
-            self._wake.clear()
+            wake.clear()
+            if self._closed:
+                return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay if delay > 0 else 0.001)
+                async with asyncio.timeout(delay if delay > 0 else 0.001):
+                    await wake.wait()

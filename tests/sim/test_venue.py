@@ -112,3 +112,30 @@ def test_pump_without_task() -> None:
     venue.feed_market(snap(10.0))
     venue.exchange.submit([PlaceOrder(COIN, "0x" + "4" * 32, True, 30.01, 1.0, Tif.IOC)], clock())
     assert venue.pump() == 1 and isinstance(events[0], Fill) and not events[0].is_maker
+
+
+@pytest.mark.parametrize("poll_s", [0.001, 0.02, 5.0])
+async def test_close_right_after_submit_never_hangs(poll_s: float) -> None:
+    """Regression: on Python 3.11 ``wait_for`` could swallow the cancel of a close() that raced a wake-up from
+    submit(), and close() then waited forever (seen in paper mode)."""
+    for i in range(40):
+        clock = FakeClock(1000.0)
+        venue = SimVenue(SimExchange(default_registry(), latency=LatencyModel(order_s=0.0, response_s=0.0)),
+                         clock=clock, poll_s=poll_s)
+        venue.set_event_sink(lambda ev: None)
+        await venue.start()
+        venue.feed_market(snap(1000.0))
+        if i % 2:
+            await asyncio.sleep(0)  # let the loop reach its wait first (both interleavings are covered)
+        await venue.submit([PlaceOrder(COIN, "0x" + f"{i + 1:032x}", True, 29.99, 1.0, Tif.ALO)])
+        await asyncio.wait_for(venue.close(), timeout=5.0)
+        with pytest.raises(SimVenueError):
+            await venue.submit([])
+
+
+async def test_close_is_idempotent_and_safe_before_start() -> None:
+    venue = SimVenue(SimExchange(default_registry()), clock=FakeClock(1.0))
+    await asyncio.wait_for(venue.close(), timeout=5.0)
+    await asyncio.wait_for(venue.close(), timeout=5.0)
+    with pytest.raises(SimVenueError):
+        await venue.start()
