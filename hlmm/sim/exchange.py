@@ -590,14 +590,25 @@ class SimExchange:
         if o.cloid is not None and self._open_by_cloid.get(o.cloid) is o:
             del self._open_by_cloid[o.cloid]
 
-    def _cancel(self, c: _Coin, o: SimOrder, reason: str, status: str, t: float, d: float, count: bool = True) -> None:
+    def _cancel(self, c: _Coin, o: SimOrder, reason: str, status: str, t: float, d: float, count: bool = True,
+                as_cloid: str | None = None) -> None:
         self._unrest(c, o)
         o.status, o.status_ts = status, t
         if count:  # the replaced leg of a modify is not counted as a cancel
             self.stats["cancels"] += 1
-        self._emit(OrderCancelled(d, o.coin, o.cloid or "", o.oid, reason), o, t)
+        self._emit(OrderCancelled(d, o.coin, as_cloid or o.cloid or "", o.oid, reason), o, t)
 
     def _cancel_request(self, a: CancelOrder, t: float, d: float) -> ActionResult:
+        if a.oid is not None:
+            # Hyperliquid ``cancel`` {a, o}: by oid (orders without a cloid). The events carry the cloid the request
+            # used, which is what the engine tracks the order under (a placeholder for cloid-less orders).
+            o = self._orders.get(a.oid)
+            if o is None or not o.is_open or o.coin != a.coin:
+                self.stats["cancel_rejected"] += 1
+                self._emit(CancelRejected(d, a.coin, a.cloid, MSG_CANCEL_UNKNOWN), None, t)
+                return ActionResult("error", None, a.cloid, error=MSG_CANCEL_UNKNOWN)
+            self._cancel(self._coin(a.coin), o, "requested", "canceled", t, d, as_cloid=a.cloid)
+            return ActionResult("success", o.oid, a.cloid)
         o = self._open_by_cloid.get(a.cloid)
         if o is None or o.coin != a.coin:
             self.stats["cancel_rejected"] += 1

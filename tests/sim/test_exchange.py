@@ -143,6 +143,26 @@ def test_cancel_unknown_and_finished_orders() -> None:
     assert ex.order_by_cloid(p.cloid).status == "canceled"  # type: ignore[union-attr]
 
 
+def test_cancel_by_oid_when_set() -> None:
+    """CancelOrder.oid set -> the Hyperliquid ``cancel`` {a, o} path: by oid, reported under the request's cloid."""
+    ex = make()
+    p = place(29.95, 1.0)
+    (ack,) = send(ex, [p], 2.0)
+    assert isinstance(ack, OrderAccepted)
+    placeholder = "0x" + "f" * 32  # what the engine tracks a cloid-less order under
+    (ev,) = send(ex, [CancelOrder(COIN, placeholder, reason="foreign", oid=ack.oid)], 2.1)
+    assert isinstance(ev, OrderCancelled) and ev.oid == ack.oid and ev.cloid == placeholder
+    assert not ex.open_orders(COIN)
+    (ev,) = send(ex, [CancelOrder(COIN, placeholder, oid=ack.oid)], 2.2)  # already gone
+    assert isinstance(ev, CancelRejected) and ev.cloid == placeholder
+    (ev,) = send(ex, [CancelOrder(COIN, placeholder, oid=987_654)], 2.3)  # never existed
+    assert isinstance(ev, CancelRejected)
+    q = place(29.94, 1.0)
+    (ack2,) = send(ex, [q], 2.4)
+    (ev,) = send(ex, [CancelOrder("BTC", q.cloid, oid=ack2.oid)], 2.5)  # wrong coin: not cancelled
+    assert isinstance(ev, CancelRejected) and len(ex.open_orders(COIN)) == 1
+
+
 # ---------------------------------------------------------------- queue position and resting fills
 def test_risk_averse_queue_behind_five() -> None:
     ex = make("risk_averse")

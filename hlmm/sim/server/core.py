@@ -614,10 +614,12 @@ class ExchangeCore:
         statuses = [self._place_one(acct, w, now) for w in orders]
         return _ok("order", {"statuses": statuses})
 
-    def _cancel_open(self, acct: Account, o: SimOrder | None, asset: int, now: float) -> str | dict:
+    def _cancel_open(self, acct: Account, o: SimOrder | None, asset: int, now: float, by_oid: bool = False
+                     ) -> str | dict:
         if o is None or not o.is_open or o.cloid is None or self.registry.by_asset(asset).coin != o.coin:
             return {"error": MSG_CANCEL_UNKNOWN}
-        res = acct.ex.execute([CancelOrder(o.coin, o.cloid)], now)[0]
+        # ``cancel`` addresses the order by oid, ``cancelByCloid`` by cloid: the matching engine does the same.
+        res = acct.ex.execute([CancelOrder(o.coin, o.cloid, oid=o.oid if by_oid else None)], now)[0]
         acct.ex.pop_events(math.inf)
         self.count("cancels")
         return self._status(acct, res, o.cloid)
@@ -628,7 +630,7 @@ class ExchangeCore:
             a, oid = c["a"], c["o"]
             if isinstance(oid, bool) or not isinstance(oid, int) or isinstance(a, bool) or not isinstance(a, int):
                 raise TypeError("cancel needs int a and o")
-            out.append(self._cancel_open(acct, self._order_of(acct.address, oid), a, now))
+            out.append(self._cancel_open(acct, self._order_of(acct.address, oid), a, now, by_oid=True))
         return _ok("cancel", {"statuses": out})
 
     def act_cancel_by_cloid(self, acct: Account, action: dict, now: float, signer: str) -> dict:
