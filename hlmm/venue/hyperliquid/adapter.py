@@ -1,6 +1,7 @@
 """The live Hyperliquid venue: implements the ``Venue`` protocol of ``hlmm/venue/base.py``.
 
-Orders go out in batches (every ``batch_interval_s``): cancels first (``cancelByCloid``), then modifies
+Orders go out in batches (every ``batch_interval_s``): cancels first (``cancelByCloid``; ``cancel`` by oid for a
+``CancelOrder`` that carries one, e.g. a foreign order without a cloid), then modifies
 (``batchModify``), then ALO placements, then IOC/GTC placements in their own action (the exchange prefers ALO and
 cancels in a block; mixing them would slow both). Replies become venue events at once; the user stream
 (``orderUpdates``, ``userFills``, ``userEvents``) confirms and completes them. Every event is de-duplicated:
@@ -8,9 +9,11 @@ acks by (cloid, oid), terminal events by (cloid, oid), fills by (tid, oid) - the
 REST reply, ``orderUpdates``, ``userFills`` and ``userEvents``.
 
 Safety:
-- dead man's switch: ``scheduleCancel(now + dead_man_s)`` refreshed while healthy. Low-volume accounts are refused
-  ("Cannot set scheduled cancel time until enough volume traded"): then an internal watchdog cancels all orders
-  (REST, by oid) as soon as health has been lost for ``watchdog_grace_s``.
+- dead man's switch: ``scheduleCancel(now + max(dead_man_s, 5 s + 1.5 s))`` refreshed while healthy. The exchange
+  refuses times under 5 s from *its* now ("Scheduled cancel time too early"), and the request takes time to arrive:
+  ``DEAD_MAN_MARGIN_S`` keeps a 5 s setting valid. Any refusal (low-volume accounts: "Cannot set scheduled cancel
+  time until enough volume traded", too early, too many triggers) or a lost reply means *not armed*: the internal
+  watchdog then cancels all orders (REST, by oid) as soon as health has been lost for ``watchdog_grace_s``.
 - health = websocket connected, REST working, and (if the runner calls :meth:`heartbeat`) the engine loop alive.
   Losing it emits ``VenueStatus(False)``; regaining it re-syncs (missed fills from REST, then an AccountSnapshot)
   before ``VenueStatus(True)`` - Hyperliquid does not replay order updates on resubscribe.
@@ -59,6 +62,8 @@ from hlmm.venue.hyperliquid.errors import (
 )
 
 SCHEDULE_CANCEL_REFUSED = "cannot set scheduled cancel time"
+SCHEDULE_CANCEL_MIN_S = 5.0  # the exchange refuses a scheduleCancel time less than 5 s after its own clock
+DEAD_MAN_MARGIN_S = 1.5  # request latency + clock skew: a 5 s dead man's switch is sent as now + 6.5 s
 USER_CHANNELS = frozenset({"orderUpdates", "userFills", "user"})
 _SEEN_FILLS_MAX = 200_000
 
@@ -209,6 +214,7 @@ class HyperliquidVenue:
         self._rejected: set[tuple[str, int]] = set()
         self._seen_fills: set[tuple[int, int]] = set()
         self._seen_fills_q: deque[tuple[int, int]] = deque()
+        self._status_ref: dict[str, int] = {}  # cloid (placeholder) -> oid for orders we address by oid
         self._q_cancel: list[CancelOrder] = []
         self._q_modify: list[ModifyOrder] = []
         self._q_place: list[PlaceOrder] = []
@@ -231,6 +237,7 @@ class HyperliquidVenue:
         self.dead_man_supported: bool | None = None  # None: not tried yet
         self.dead_man_until_ms: int | None = None
         self.dead_man_detail = ""
+        self._dead_man_sent = False
         # counters
         self.stats: dict[str, int] = {k: 0 for k in (
             "actions", "orders_sent", "cancels_sent", "modifies_sent", "rejected_local", "uncertain", "resyncs",
@@ -272,7 +279,7 @@ class HyperliquidVenue:
                 if queued is not None:
                     # Never sent: drop it here; a cancel racing its own placement could leave it resting.
                     self._q_place.remove(queued)
-                    self._emit_cancelled(a.coin, a.cloid, 0, "requested")
+                    self._emit_cancelled(a.coin, a.cloid, None, "requested")
                     continue
                 self._q_modify = [m for m in self._q_modify if m.cloid != a.cloid]
                 self._q_cancel.append(a)
@@ -295,7 +302,7 @@ class HyperliquidVenue:
         inst = self.registry.get(coin)
         for p in [p for p in self._q_place if p.coin == coin]:
             self._q_place.remove(p)
-            self._emit_cancelled(coin, p.cloid, 0, "requested")
+            self._emit_cancelled(coin, p.cloid, None, "requested")
         self._q_modify = [m for m in self._q_modify if m.new.coin != coin]
         rows = await self.info.open_orders(self.account, parse_coin(coin).dex)
         items = [(inst.asset, int(r["oid"])) for r in rows if r.get("coin") == coin]
@@ -367,10 +374,11 @@ class HyperliquidVenue:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
-        if self.dead_man_until_ms is not None:
+        if self._dead_man_sent:  # also after a lost reply: the exchange may hold a schedule we never heard about
             with contextlib.suppress(HyperliquidError, Exception):
                 await self.exchange.schedule_cancel(None)
             self.dead_man_until_ms = None
+            self._dead_man_sent = False
 
     # ---- extras used by the runner -----------------------------------------------------------------------
     def user_subscriptions(self) -> list[dict]:
@@ -416,29 +424,39 @@ class HyperliquidVenue:
         except (HyperliquidError, KeyError, TypeError, ValueError) as e:
             self._rest_failed("userRateLimit", e)
 
+    def dead_man_target_ms(self, now: float) -> int:
+        """The scheduleCancel time sent at ``now``: ``dead_man_s`` ahead, never under the exchange minimum + margin."""
+        return int((now + max(self.dead_man_s, SCHEDULE_CANCEL_MIN_S + DEAD_MAN_MARGIN_S)) * 1000)
+
     async def refresh_dead_man(self) -> None:
-        """Arm/extend scheduleCancel at now + dead_man_s while healthy. A refusal switches to watchdog-only."""
+        """Arm/extend scheduleCancel while healthy. Any refusal or lost reply leaves it *not armed* (the watchdog
+        covers); the volume refusal is final for this session, others are retried at the next refresh."""
         if self.dead_man_supported is False or not self._healthy:
             return
-        t_ms = int((self._clock() + self.dead_man_s) * 1000)
+        t_ms = self.dead_man_target_ms(self._clock())
         try:
             self.budget.spend(1)
+            self._dead_man_sent = True
             await self.exchange.schedule_cancel(t_ms)
         except ActionError as e:
+            self.dead_man_until_ms = None
+            self.dead_man_detail = e.message
             if SCHEDULE_CANCEL_REFUSED in e.message.lower():
                 self.dead_man_supported = False
-                self.dead_man_until_ms = None
-                self.dead_man_detail = e.message
                 self.log.warning("dead_man_refused", detail=e.message, fallback="internal watchdog cancels all")
             else:
-                self.log.warning("dead_man_failed", detail=e.message)
+                self.log.warning("dead_man_not_armed", detail=e.message, fallback="internal watchdog cancels all")
             return
         except HyperliquidError as e:
+            self.dead_man_until_ms = None  # unknown outcome: do not count on it
+            self.dead_man_detail = f"no reply: {e}"
+            self.log.warning("dead_man_not_armed", detail=str(e), fallback="internal watchdog cancels all")
             self._rest_failed("scheduleCancel", e)
             return
         self._rest_ok()
         self.dead_man_supported = True
         self.dead_man_until_ms = t_ms
+        self.dead_man_detail = ""
         self.stats["dead_man_refreshes"] += 1
 
     # ---- sending ----------------------------------------------------------------------------------------
@@ -506,23 +524,41 @@ class HyperliquidVenue:
             self._apply_order_result(m.new, r)
 
     async def _send_cancels(self, cancels: list[CancelOrder]) -> None:
-        items = []
-        for c in cancels:
-            items.append((self.registry.get(c.coin).asset, c.cloid))
-        self.budget.spend(len(items))  # cancels are never throttled locally: they reduce risk
+        by_oid = [c for c in cancels if c.oid is not None]
+        by_cloid = [c for c in cancels if c.oid is None]
+        if by_cloid:
+            await self._send_cancel_action(by_cloid, by_oid=False)
+        if by_oid:
+            await self._send_cancel_action(by_oid, by_oid=True)
+
+    async def _send_cancel_action(self, cancels: list[CancelOrder], *, by_oid: bool) -> None:
+        """One ``cancelByCloid`` or ``cancel`` ({a, o}) action. Cancels are never throttled locally: they reduce
+        risk."""
+        if by_oid:
+            oid_items: list[tuple[int, int]] = []
+            for c in cancels:
+                if c.oid is None:
+                    raise VenueError(f"cancel by oid without an oid: {c!r}")
+                self._oid_cloid.setdefault(c.oid, c.cloid)  # user-stream updates of a cloid-less order map back
+                self._status_ref[c.cloid] = c.oid  # a lost reply is resolved with orderStatus by this oid
+                oid_items.append((self.registry.get(c.coin).asset, c.oid))
+            n = len(oid_items)
+        else:
+            cloid_items = [(self.registry.get(c.coin).asset, c.cloid) for c in cancels]
+            n = len(cloid_items)
+        self.budget.spend(n)
         self.stats["actions"] += 1
-        self.stats["cancels_sent"] += len(items)
+        self.stats["cancels_sent"] += n
         try:
-            results = await self.exchange.cancel_by_cloid(items)
+            results = (await self.exchange.cancel(oid_items) if by_oid
+                       else await self.exchange.cancel_by_cloid(cloid_items))
         except HyperliquidError as e:
             self._batch_failed([c.cloid for c in cancels], [c.coin for c in cancels], e, is_cancel=True)
             return
         self._rest_ok()
         for c, r in zip(cancels, results, strict=True):
-            o = self._orders.get(c.cloid)
-            oid = o.oid if o is not None and o.oid is not None else 0
             if r.ok:
-                self._emit_cancelled(c.coin, c.cloid, oid, "requested")
+                self._emit_cancelled(c.coin, c.cloid, c.oid, "requested")
             else:
                 self._emit(CancelRejected(self._clock(), c.coin, c.cloid, r.error or "cancel failed"))
 
@@ -575,7 +611,7 @@ class HyperliquidVenue:
     async def _resolve(self, cloid: str, coin: str, is_cancel: bool) -> None:
         """Learn the truth about ``cloid`` from orderStatus and emit what the engine has not heard yet."""
         try:
-            st = await self.info.order_status(self.account, cloid)
+            st = await self.info.order_status(self.account, self._status_ref.get(cloid, cloid))
         except HyperliquidError as e:
             self._rest_failed("orderStatus", e)
             self.log.error("uncertain_unresolved", cloid=cloid, error=str(e))
@@ -590,9 +626,13 @@ class HyperliquidVenue:
         outer = st.get("order", {})
         order = outer.get("order", {})
         status = str(outer.get("status", ""))
-        oid = int(order.get("oid", 0))
-        if oid:
-            self._register_oid(cloid, oid)
+        raw_oid = order.get("oid")
+        try:
+            oid = int(raw_oid)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            self.log.error("order_status_without_oid", cloid=cloid, status=status, data=str(st)[:300])
+            return  # reconciliation settles it; never invent an oid
+        self._register_oid(cloid, oid)
         self._apply_status(coin, cloid, oid, status, float(order.get("sz", 0.0) or 0.0))
 
     # ---- user stream ------------------------------------------------------------------------------------
@@ -663,7 +703,11 @@ class HyperliquidVenue:
                 self.log.error("bad_funding_event", error=repr(e), data=str(f)[:200])
         if "nonUserCancel" in data:
             for c in data["nonUserCancel"]:
-                oid = int(c.get("oid", 0))
+                try:
+                    oid = int(c["oid"])
+                except (KeyError, TypeError, ValueError):
+                    self.log.error("bad_non_user_cancel", data=str(c)[:200])
+                    continue
                 cloid = self._oid_cloid.get(oid)
                 if cloid is not None:
                     self._emit_cancelled(str(c.get("coin", "")), cloid, oid, "venue")
@@ -889,10 +933,12 @@ class HyperliquidVenue:
         self._acked.add(key)
         self._emit(OrderAccepted(self._clock(), coin, cloid, oid))
 
-    def _emit_cancelled(self, coin: str, cloid: str, oid: int, reason: str) -> None:
-        if oid == 0:
+    def _emit_cancelled(self, coin: str, cloid: str, oid: int | None, reason: str) -> None:
+        """``oid`` None: not known here (never sent, or the reply had none) - the order's last oid if any, else
+        None ("no oid"; never a made-up number)."""
+        if oid is None:
             o = self._orders.get(cloid)
-            oid = o.oid if o is not None and o.oid is not None else 0
+            oid = o.oid if o is not None else None
         key = (cloid, oid)
         if key in self._ended:
             return
@@ -901,7 +947,7 @@ class HyperliquidVenue:
         if o is not None and o.oid == oid:
             o.remaining = 0.0
             o.changed_ts = self._clock()
-        self._emit(OrderCancelled(self._clock(), coin, cloid, oid, reason))
+        self._emit(OrderCancelled(self._clock(), coin, cloid, oid, reason))  # type: ignore[arg-type]  # oid None ok
 
     def _emit_rejected(self, coin: str, cloid: str, reason: RejectReason, message: str) -> None:
         o = self._orders.get(cloid)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ META = {"universe": [{"name": "BTC", "szDecimals": 5, "maxLeverage": 40},
 META_HYNA = {"universe": [{"name": "hyna:HYPE", "szDecimals": 2, "maxLeverage": 10},
                           {"name": "hyna:BTC", "szDecimals": 5, "maxLeverage": 20}]}
 PERP_DEXS = [None, {"name": "hyna", "fullName": "Hyena", "deployer": "0x" + "11" * 20}]
+SCHEDULE_TOO_EARLY = "Scheduled cancel time too early, must be at least 5 seconds from now."
 SCHEDULE_REFUSAL = "Cannot set scheduled cancel time until enough volume traded. Required: $1000000. Traded: $12.5."
 
 
@@ -41,6 +43,7 @@ class FakeHL:
         self.info_requests: list[dict] = []
         self.cap, self.used = 10_500, 100
         self.refuse_schedule = False
+        self.schedule_error: str | None = None  # any other refusal text, e.g. "Too many scheduled cancel ..."
         self.schedule_times: list[int | None] = []
         self.ignore_posts = False
         self.http_status: int | None = None  # force an HTTP status on /exchange
@@ -215,7 +218,12 @@ class FakeHL:
             self.used += 1
             if self.refuse_schedule:
                 return {"status": "err", "response": SCHEDULE_REFUSAL}
-            self.schedule_times.append(action.get("time"))
+            if self.schedule_error is not None:
+                return {"status": "err", "response": self.schedule_error}
+            t_req = action.get("time")
+            if t_req is not None and t_req < time.time() * 1000 + 5000:  # the exchange's own clock, at arrival
+                return {"status": "err", "response": SCHEDULE_TOO_EARLY}
+            self.schedule_times.append(t_req)
             return {"status": "ok", "response": {"type": "default"}}
         if t == "noop":
             return {"status": "ok", "response": {"type": "default"}}

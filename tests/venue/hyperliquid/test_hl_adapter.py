@@ -234,3 +234,72 @@ async def test_drop_resyncs_missed_fills_then_snapshot_then_healthy(rig: Rig) ->
     assert isinstance(snap, AccountSnapshot) and snap.position == pytest.approx(0.001)
     assert tail[i_fill].tid == 500
     assert rig.fake.ws_clients and len(rig.fake.ws_clients[0][1]) == 3  # user channels resubscribed
+
+
+async def test_five_second_dead_man_is_armed_with_margin() -> None:
+    """Regression: scheduleCancel(now + 5 s) reached the exchange under its 5 s minimum ("too early") and was never
+    armed. The adapter sends now + 5 s + DEAD_MAN_MARGIN_S."""
+    from hlmm.venue.hyperliquid.adapter import DEAD_MAN_MARGIN_S, SCHEDULE_CANCEL_MIN_S
+
+    r = await make_rig(dead_man_s=5.0)
+    try:
+        assert r.venue.dead_man_supported is True and r.venue.dead_man_armed, r.venue.dead_man_detail
+        t = r.fake.schedule_times[0]
+        assert t is not None and t >= (time.time() + SCHEDULE_CANCEL_MIN_S) * 1000
+        assert r.venue.dead_man_target_ms(100.0) == int((100.0 + SCHEDULE_CANCEL_MIN_S + DEAD_MAN_MARGIN_S) * 1000)
+        assert r.venue.dead_man_target_ms(100.0) == r.venue.dead_man_target_ms(100.0)  # pure in `now`
+    finally:
+        await close_rig(r)
+    assert r.fake.schedule_times[-1] is None
+
+
+async def test_any_schedule_cancel_refusal_means_not_armed_and_watchdog_covers(rig: Rig) -> None:
+    assert rig.venue.dead_man_armed
+    rig.fake.schedule_error = "Too many scheduled cancel triggers today."
+    await rig.venue.refresh_dead_man()
+    assert not rig.venue.dead_man_armed and rig.venue.dead_man_until_ms is None
+    assert "Too many" in rig.venue.dead_man_detail
+    assert rig.venue.dead_man_supported is not False  # not the permanent volume refusal: retried next refresh
+    await rig.venue.submit([po(1, True, 99990.0, 0.001)])
+    assert len(rig.fake.orders) == 1
+    await rig.ws.close()  # health lost
+    await _until(lambda: any(isinstance(e, VenueStatus) and not e.healthy for e in rig.events))
+    await asyncio.sleep(0.3)  # past the grace period
+    await rig.venue.watchdog_check()
+    await _until(lambda: rig.fake.orders == {})  # the watchdog did what the refused schedule would have done
+    assert rig.venue.stats["watchdog_cancel_all"] == 1
+    rig.fake.schedule_error = None
+
+
+async def test_cancel_by_oid_for_an_order_without_cloid(rig: Rig) -> None:
+    """CancelOrder.oid set (foreign order without a cloid) -> the ``cancel`` action {a, o}, events under the
+    engine's placeholder cloid; a cloid cancel in the same batch still uses cancelByCloid."""
+    oid = rig.fake.next_oid
+    rig.fake.next_oid += 1
+    rig.fake.orders[oid] = {"coin": "BTC", "oid": oid, "cloid": None, "is_buy": True, "px": "99000", "sz": "0.001",
+                            "orig_sz": "0.001"}
+    await rig.venue.submit([po(1, True, 99990.0, 0.001)])
+    placeholder = "0x" + "e" * 32
+    await rig.venue.submit([CancelOrder("BTC", cloid_from_int(1)), CancelOrder("BTC", placeholder, oid=oid)])
+    await _until(lambda: rig.fake.orders == {})
+    kinds = [a["type"] for a in rig.fake.actions]
+    assert kinds[-2:] == ["cancelByCloid", "cancel"]
+    assert rig.fake.actions[-1]["cancels"] == [{"a": 0, "o": oid}]
+    await asyncio.sleep(0.2)  # the orderUpdates echo (no cloid) must map to the placeholder, once
+    cancelled = [e for e in rig.of(OrderCancelled) if e.cloid == placeholder]
+    assert len(cancelled) == 1 and cancelled[0].oid == oid
+    # already gone: the exchange refuses -> CancelRejected under the placeholder
+    await rig.venue.submit([CancelOrder("BTC", placeholder, oid=oid)])
+    await _until(lambda: any(isinstance(e, CancelRejected) and e.cloid == placeholder for e in rig.events))
+
+
+async def test_cancel_of_a_never_sent_order_has_no_oid() -> None:
+    r = await make_rig(batch_interval_s=5.0)  # the placement stays queued
+    try:
+        await r.venue.submit([po(1, True, 99990.0, 0.001)])
+        await r.venue.submit([CancelOrder("BTC", cloid_from_int(1))])
+        (ev,) = [e for e in r.events if isinstance(e, OrderCancelled)]
+        assert ev.cloid == cloid_from_int(1) and ev.oid is None  # "no oid": None, never 0
+        assert not [a for a in r.fake.actions if a["type"] == "order"]
+    finally:
+        await close_rig(r)
