@@ -174,6 +174,15 @@ class OrderTracker:
             return list(self._live.values())
         return [o for o in self._live.values() if o.coin == coin]
 
+    def all_orders(self, coin: str | None = None) -> list[TrackedOrder]:
+        """Every tracked order, live and terminal (terminal ones as far as they are still kept), oldest first."""
+        out = [*self._done.values(), *self._live.values()]
+        return out if coin is None else [o for o in out if o.coin == coin]
+
+    def fill_keys(self) -> frozenset[tuple[int, int]]:
+        """The (tid, oid) keys of every fill applied (duplicates are counted, not applied)."""
+        return frozenset(self._fill_keys)
+
     def exposure(self, is_buy: bool) -> float:
         """Sum of size that could still fill on a side (pending new/cancel/modify included)."""
         return sum(o.exposure for o in self._live.values() if o.is_buy == is_buy)
@@ -326,7 +335,7 @@ class OrderTracker:
             o.refresh()
             return o
         if o.oid is None:
-            o.oid = ev.oid
+            o.oid = ev.oid  # stays None for an order cancelled before it was sent ("no oid", never 0)
         self.counts["cancelled"] += 1
         self._finish(o, OrderState.CANCELLED)
         return o

@@ -138,25 +138,27 @@ def check_accounting(res: Any, rec: dict[str, Any]) -> dict[str, Any]:
     """Every order accounted for: no server order unknown to the bot, no acked oid unknown to the server, no
     duplicated open cloid, fills identical on both sides (keyed by (tid, oid)), same final position."""
     tracker = res.engine.tracker
-    bot = {**tracker._done, **tracker._live}
+    bot = {o.cloid: o for o in tracker.all_orders()}
     server_cloids = {c for c, _, _ in rec["orders"]}
     unknown_to_bot = server_cloids - set(bot)
     assert not unknown_to_bot, f"server has orders the bot never placed: {sorted(unknown_to_bot)[:5]}"
     server_oids = {g for _, g, _ in rec["orders"]}
-    # oid 0 marks an order the adapter dropped before sending it (cancelled while still queued).
-    acked_missing = [o.cloid for o in bot.values() if o.oid and not o.foreign and o.oid not in server_oids]
+    # oid None marks an order the adapter dropped before sending it (cancelled while still queued).
+    assert all(o.oid != 0 for o in bot.values()), "oid 0 used as 'no oid'"
+    acked_missing = [o.cloid for o in bot.values()
+                     if o.oid is not None and not o.foreign and o.oid not in server_oids]
     assert not acked_missing, f"bot holds oids the server never issued: {acked_missing[:5]}"
     open_cloids = [c for c, _, s in rec["orders"] if s == "open"]
     assert len(open_cloids) == len(set(open_cloids)), "duplicated open cloid on the server"
     server_fill_keys = {(f["tid"], f["oid"]) for f in rec["fills"]}
-    bot_fill_keys = set(tracker._fill_keys)
+    bot_fill_keys = set(tracker.fill_keys())
     assert bot_fill_keys == server_fill_keys, (f"fills differ: bot-only {len(bot_fill_keys - server_fill_keys)}, "
                                                f"server-only {len(server_fill_keys - bot_fill_keys)}")
     assert abs(res.engine.portfolio.position - rec["position"]) < 1e-9, "position differs"
     statuses: dict[str, int] = {}
     for _, _, s in rec["orders"]:
         statuses[s] = statuses.get(s, 0) + 1
-    return {"sent": sum(bool(o.oid) or o.state == "rejected" for o in bot.values()),
+    return {"sent": sum(o.oid is not None or o.state == "rejected" for o in bot.values()),
             "server_orders": len(rec["orders"]),
             "acked": sum(bool(o.oid) for o in bot.values()),
             "filled_orders": statuses.get("filled", 0), "fills": len(rec["fills"]),

@@ -173,3 +173,28 @@ def test_unknown_events_counted():
     assert tr.on_accepted(OrderAccepted(0.1, C, "0xzz", 1)) is None
     assert tr.on_fill(fill(cloid="0xzz")) is None
     assert tr.counts["unknown_events"] == 2
+
+
+def test_all_orders_and_fill_keys_are_public_views():
+    tr = OrderTracker()
+    place(tr, "0x1")
+    place(tr, "0x2", is_buy=False, px=101.0)
+    tr.on_accepted(OrderAccepted(0.1, C, "0x1", 11))
+    tr.on_fill(fill(tid=5, sz=1.0, remaining=0.0))
+    tr.on_fill(fill(tid=5, sz=1.0, remaining=0.0))  # duplicate: one key
+    assert {o.cloid for o in tr.all_orders()} == {"0x1", "0x2"}  # terminal and live
+    assert [o.cloid for o in tr.all_orders("ETH")] == []
+    assert tr.fill_keys() == frozenset({(5, 11)})
+    keys = tr.fill_keys()
+    tr.on_fill(fill(cloid="0x2", oid=12, tid=6, sz=0.1, remaining=0.9, is_buy=False, px=101.0))
+    assert (6, 12) not in keys and (6, 12) in tr.fill_keys()  # a snapshot, not the internal set
+
+
+def test_cancel_before_send_keeps_no_oid():
+    """The live adapter cancels a still-queued placement without sending it: the venue has no oid for it, and the
+    tracker must not invent one (None, never 0)."""
+    tr = OrderTracker()
+    o = place(tr)
+    tr.on_cancel_sent("0x1", 0.05)
+    tr.on_cancelled(OrderCancelled(0.1, C, "0x1", None, "requested"))  # type: ignore[arg-type]
+    assert o.state == OrderState.CANCELLED and o.oid is None and tr.exposure(True) == 0.0
