@@ -6,6 +6,7 @@ path may be configured (its password from ``HLMM_KEYSTORE_PASSWORD``).
 
 from __future__ import annotations
 
+import math
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -94,6 +95,23 @@ class RunConfig(BaseModel):
     metrics_port: int | None = Field(None, ge=1, le=65535)
     dead_man_s: float = Field(30.0, ge=5, description="scheduleCancel window, refreshed while healthy")
     foreign_orders: Literal["cancel", "adopt", "refuse"] = "cancel"
+    batch_interval_s: float = Field(
+        0.1, ge=0, le=5, description="live adapter: collect actions this long into one signed batch (0 = send at once)"
+    )
+    hip3_fee_scale: dict[str, float] = Field(
+        default_factory=dict,
+        description="HIP-3 deployer fee scale per dex name in [0, 3] (not in perpDexs); unlisted dexes use 1",
+    )
+
+    @field_validator("hip3_fee_scale")
+    @classmethod
+    def _check_fee_scale(cls, v: dict[str, float]) -> dict[str, float]:
+        for dex, scale in v.items():
+            if not dex or ":" in dex:
+                raise ValueError(f"hip3_fee_scale keys are dex names (e.g. 'hyna'), got {dex!r}")
+            if not (math.isfinite(scale) and 0.0 <= scale <= 3.0):
+                raise ValueError(f"hip3_fee_scale[{dex!r}] must be in [0, 3], got {scale}")
+        return v
 
 
 class Config(BaseModel):

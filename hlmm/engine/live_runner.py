@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from hlmm.config import Config, ConfigError
-from hlmm.engine.runner import RunnerError, count_resting, kill_reason, persist_kill
+from hlmm.engine.runner import MetricsHook, RunnerError, count_resting, kill_reason, persist_kill, start_metrics
 from hlmm.engine.summary import RunStats, SummaryError, build_summary
 from hlmm.market.events import Bbo, BookSnapshot, MarketEvent, RefQuote
 from hlmm.market.instrument import InstrumentRegistry
@@ -132,8 +132,11 @@ async def run_live(
     registry: InstrumentRegistry | None = None,
     binance_base_url: str | None = None,
     clock: Callable[[], float] = time.time,
+    metrics_port: int | None = None,
 ) -> LiveResult:
-    """Run one coin live or paper on live market data for ``duration_s`` wall seconds (or until stopped)."""
+    """Run one coin live or paper on live market data for ``duration_s`` wall seconds (or until stopped).
+
+    ``metrics_port`` (default ``run.metrics_port``; 0 = any free port) serves Prometheus ``/metrics`` on 127.0.0.1."""
     from hlmm.engine.core import EngineCore
     from hlmm.venue.binance import BINANCE_FUTURES_WS, BinanceFeed, resolve_binance_symbol
     from hlmm.venue.hyperliquid.meta import MetaError, resolve_registry
@@ -155,9 +158,10 @@ async def run_live(
     ws: Any = None
     feed: Any = None
     venue: Any = None
+    metrics: MetricsHook | None = None
     try:
         try:
-            reg = registry or await resolve_registry(info, [coin])
+            reg = registry or await resolve_registry(info, [coin], hip3_fee_scale=cfg.run.hip3_fee_scale)
         except MetaError as e:
             raise RunnerError(f"cannot resolve {coin} on {network}: {e}") from None
         except Exception as e:
@@ -175,6 +179,9 @@ async def run_live(
         kill_state = kill_store.load() if kill_store is not None else None
         engine = EngineCore(coin, inst, engine_config(cfg, coin, sym), start_ts, kill_state=kill_state, log=log,
                             foreign_orders=cfg.run.foreign_orders)
+        metrics = start_metrics(metrics_port if metrics_port is not None else cfg.run.metrics_port, logger)
+        if metrics is not None:
+            out(f"metrics: http://127.0.0.1:{metrics.port}/metrics")
         candles = await warm_candles(info, coin, start_ts)
         engine.warm_start(candles=candles or None)
         out(f"warm start: {len(candles)} one-minute candles")
@@ -195,8 +202,15 @@ async def run_live(
             elif venue is not None and hasattr(venue, "on_ws_message"):
                 venue.on_ws_message(ts, channel, data)
 
+        ws_seen_up = False
+
         def on_status(ts: float, connected: bool, detail: str) -> None:
+            nonlocal ws_seen_up
             logger.info("ws_status", connected=connected, detail=detail)
+            if connected:
+                if ws_seen_up and metrics is not None:
+                    metrics.ws_reconnect("hl")
+                ws_seen_up = True
             if venue is not None and hasattr(venue, "on_ws_status"):
                 venue.on_ws_status(ts, connected, detail)
 
@@ -212,7 +226,8 @@ async def run_live(
             exchange = ExchangeClient(rest_url, wallet, NonceManager(), is_mainnet, cfg.account.vault_address)
             account = cfg.account.vault_address or wallet.account_address
             venue = HyperliquidVenue(info, exchange, reg, account=account, coins=[coin], ws=ws,
-                                     dead_man_s=cfg.run.dead_man_s, clock=clock, log=log)
+                                     dead_man_s=cfg.run.dead_man_s, batch_interval_s=cfg.run.batch_interval_s,
+                                     clock=clock, log=log)
         else:
             from hlmm.sim.exchange import SimExchange
             from hlmm.sim.latency import LatencyModel
@@ -231,8 +246,10 @@ async def run_live(
             await feed.start()
 
         return await _loop(engine, venue, stats, q, stop, cfg, coin, mode, duration_s, kill_store, logger,
-                           install_signals, timer_interval_s, clock, out)
+                           install_signals, timer_interval_s, clock, out, metrics)
     finally:
+        if metrics is not None:
+            await asyncio.to_thread(metrics.close)
         if feed is not None:
             await feed.close()
         if ws is not None:
@@ -246,6 +263,7 @@ async def _loop(
     engine: Any, venue: Any, stats: RunStats, q: asyncio.Queue[tuple[str, Any]], stop: asyncio.Event, cfg: Config,
     coin: str, mode: str, duration_s: float, kill_store: Any, log: Any, install_signals: bool,
     timer_interval_s: float, clock: Callable[[], float], out: Callable[[str], None],
+    metrics: MetricsHook | None = None,
 ) -> LiveResult:
     loop = asyncio.get_running_loop()
     installed: list[int] = []
@@ -310,6 +328,9 @@ async def _loop(
                 persist_kill(engine, kill_store)
                 nb, na = count_resting(o for o in engine.tracker.live(coin) if o.acked)
                 stats.on_resting(now, nb, na)
+                if metrics is not None:
+                    budget = getattr(venue, "budget", None)
+                    metrics.update(engine, now, budget_left=budget.remaining if budget is not None else None)
                 if now >= end_ts:
                     break
             elif kind == "stop":
@@ -349,10 +370,6 @@ async def _loop(
         resting_left, venue_pos = len(snap.open_orders), snap.position
     except Exception as e:
         log.error("final_snapshot_failed", error=str(e))
-    if paper:
-        # SimVenue's delivery loop can lose a cancel that races a pending wake-up (Python 3.11 wait_for): let it
-        # consume the wake first. Reported; remove once hlmm/sim/venue.py checks its closed flag in the loop.
-        await asyncio.sleep(0.1)
     await venue.close()
     summary: dict[str, Any] | None
     try:

@@ -166,7 +166,47 @@ def build_engine(
         raise RunnerError(f"no instrument for {coin!r}; known: {sorted(registry.coins())}")
     inst = registry.get(coin)
     kill_state = kill_store.load() if (kill_store is not None and load_kill) else None
-    return EngineCore(coin, inst, coin_cfg, start_ts, kill_state=kill_state, log=log)
+    return EngineCore(coin, inst, coin_cfg, start_ts, kill_state=kill_state, log=log,
+                      foreign_orders=cfg.run.foreign_orders)
+
+
+class MetricsHook:
+    """A runner's optional Prometheus endpoint (``run.metrics_port`` / ``--metrics-port``): served on 127.0.0.1, fed
+    from the runner's 1 s timer, stopped at exit. A metrics failure is logged, never allowed to stop trading."""
+
+    def __init__(self, port: int, log: Any | None = None) -> None:
+        from hlmm.report.metrics import start_metrics_server
+
+        try:
+            self.sink, self._server = start_metrics_server(port)
+        except OSError as e:
+            raise RunnerError(f"cannot serve metrics on 127.0.0.1:{port}: {e}") from None
+        self.port: int = int(self._server.server_port)
+        self._log = log
+        self._failed = False
+
+    def update(self, engine: Any, ts: float, budget_left: float | None = None) -> None:
+        try:
+            self.sink.update_from_engine(engine, ts, budget_left=budget_left)
+        except Exception as e:  # a gauge bug must not take the trading loop down; say it once
+            if not self._failed and self._log is not None:
+                self._log.error("metrics_update_failed", error=repr(e))
+            self._failed = True
+
+    def ws_reconnect(self, feed: str) -> None:
+        self.sink.ws_reconnect(feed)
+
+    def close(self) -> None:
+        """Stop serving and release the port (blocks up to the server's 0.5 s poll interval)."""
+        srv, self._server = self._server, None
+        if srv is not None:
+            srv.shutdown()
+            srv.server_close()
+
+
+def start_metrics(port: int | None, log: Any | None = None) -> MetricsHook | None:
+    """A :class:`MetricsHook` on ``port`` (0: any free port), or None when metrics are off."""
+    return None if port is None else MetricsHook(port, log)
 
 
 def persist_kill(engine: Any, kill_store: Any | None) -> None:

@@ -28,6 +28,7 @@ from hlmm.engine.runner import (
     kill_reason,
     peek_start,
     persist_kill,
+    start_metrics,
 )
 from hlmm.engine.summary import RunStats, build_summary
 from hlmm.market.events import Bbo, BookSnapshot
@@ -43,6 +44,7 @@ class PaperResult:
     venue: Any
     stats: RunStats
     stopped_by: str
+    metrics_port: int | None = None
 
 
 class SimClock:
@@ -82,8 +84,11 @@ async def run_paper(
     timer_interval_s: float = 1.0,
     stop: asyncio.Event | None = None,
     install_signals: bool = False,
+    metrics_port: int | None = None,
 ) -> PaperResult:
-    """Paper-trade ``source`` for ``duration_s`` simulated seconds (or until stopped)."""
+    """Paper-trade ``source`` for ``duration_s`` simulated seconds (or until stopped).
+
+    ``metrics_port`` (0 = any free port) serves Prometheus ``/metrics`` on 127.0.0.1 while the session runs."""
     from hlmm.sim.exchange import SimExchange
     from hlmm.sim.latency import LatencyModel
     from hlmm.sim.venue import SimVenue
@@ -149,87 +154,103 @@ async def run_paper(
         if engine.persist_needed:
             persist_kill(engine, kill_store)
 
-    tasks = [asyncio.create_task(pump()), asyncio.create_task(ticker()), asyncio.create_task(stopper())]
-    if ui is not None:
-        tasks.append(asyncio.create_task(painter()))
-    wall0 = time.perf_counter()
-    stopped_by = "duration"
-    try:
-        await send(engine.sync(await venue.snapshot(coin)), clock())
-        while True:
-            kind, item = await q.get()
-            if kind == "m":
-                ev = item
-                venue.feed_market(ev)
-                stats.n_events += 1
-                if type(ev) is BookSnapshot or type(ev) is Bbo:
-                    m = ev.mid if type(ev) is BookSnapshot else (
-                        0.5 * (ev.bid_px + ev.ask_px) if ev.bid_px is not None and ev.ask_px is not None else None
-                    )
-                    if m is not None:
-                        stats.on_mid(ev.ts, m)
-                acts = engine.on_market(ev)
-                if acts:
-                    await send(acts, ev.ts)
-            elif kind == "v":
+    metrics = start_metrics(metrics_port, log)
+
+    async def session() -> PaperResult:
+        tasks = [asyncio.create_task(pump()), asyncio.create_task(ticker()), asyncio.create_task(stopper())]
+        if ui is not None:
+            tasks.append(asyncio.create_task(painter()))
+        wall0 = time.perf_counter()
+        stopped_by = "duration"
+        try:
+            await send(engine.sync(await venue.snapshot(coin)), clock())
+            while True:
+                kind, item = await q.get()
+                if kind == "m":
+                    ev = item
+                    venue.feed_market(ev)
+                    stats.n_events += 1
+                    if type(ev) is BookSnapshot or type(ev) is Bbo:
+                        m = ev.mid if type(ev) is BookSnapshot else (
+                            0.5 * (ev.bid_px + ev.ask_px) if ev.bid_px is not None and ev.ask_px is not None else None
+                        )
+                        if m is not None:
+                            stats.on_mid(ev.ts, m)
+                    acts = engine.on_market(ev)
+                    if acts:
+                        await send(acts, ev.ts)
+                elif kind == "v":
+                    stats.on_venue(item)
+                    acts = engine.on_venue(item)
+                    if acts:
+                        await send(acts, clock())
+                elif kind == "t":
+                    t = min(item, end_ts)
+                    acts = engine.on_timer(t)
+                    if acts:
+                        await send(acts, t)
+                    persist_kill(engine, kill_store)
+                    nb, na = count_resting(venue.exchange.open_orders(coin))
+                    stats.on_resting(t, nb, na)
+                    if metrics is not None:
+                        metrics.update(engine, t)
+                    if t >= end_ts:
+                        break
+                elif kind == "end":
+                    break
+                elif kind == "stop":
+                    stopped_by = "signal"
+                    break
+        finally:
+            for tk in tasks:
+                tk.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+        # Shutdown: the engine cancels what it knows; the venue cancel-all is the backstop.
+        t_end = min(clock(), end_ts) if stopped_by == "duration" else clock()
+        await send(engine.shutdown(clock()), clock())
+        await venue.cancel_all(coin)
+        deadline = time.monotonic() + DRAIN_WALL_S
+        while time.monotonic() < deadline:
+            try:
+                kind, item = await asyncio.wait_for(q.get(), timeout=max(0.01, deadline - time.monotonic()))
+            except TimeoutError:
+                break
+            if kind == "v":
                 stats.on_venue(item)
                 acts = engine.on_venue(item)
                 if acts:
                     await send(acts, clock())
-            elif kind == "t":
-                t = min(item, end_ts)
-                acts = engine.on_timer(t)
-                if acts:
-                    await send(acts, t)
-                persist_kill(engine, kill_store)
-                nb, na = count_resting(venue.exchange.open_orders(coin))
-                stats.on_resting(t, nb, na)
-                if t >= end_ts:
-                    break
-            elif kind == "end":
+            if not venue.exchange.open_orders(coin) and q.empty() and venue.exchange.next_time() is None:
                 break
-            elif kind == "stop":
-                stopped_by = "signal"
-                break
-    finally:
-        for tk in tasks:
-            tk.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for sig in installed:
-            loop.remove_signal_handler(sig)
+        persist_kill(engine, kill_store)
+        snap = await venue.snapshot(coin)
+        resting_left = len(venue.exchange.open_orders(coin))
+        await venue.close()
+        wall = time.perf_counter() - wall0
+        summary = build_summary(
+            stats,
+            end_ts=t_end,
+            max_position_usd=max_pos_usd,
+            portfolio=engine.portfolio,
+            kill=kill_reason(engine),
+            wall_s=wall,
+            mode="paper",
+            venue_position=snap.position,
+            extra={"source": source.description, "speed": speed, "stopped_by": stopped_by,
+                   "resting_after_shutdown": resting_left},
+        )
+        return PaperResult(summary=summary, engine=engine, venue=venue, stats=stats, stopped_by=stopped_by,
+                           metrics_port=metrics.port if metrics is not None else None)
 
-    # Shutdown: the engine cancels what it knows; the venue cancel-all is the backstop.
-    t_end = min(clock(), end_ts) if stopped_by == "duration" else clock()
-    await send(engine.shutdown(clock()), clock())
-    await venue.cancel_all(coin)
-    deadline = time.monotonic() + DRAIN_WALL_S
-    while time.monotonic() < deadline:
-        try:
-            kind, item = await asyncio.wait_for(q.get(), timeout=max(0.01, deadline - time.monotonic()))
-        except TimeoutError:
-            break
-        if kind == "v":
-            stats.on_venue(item)
-            acts = engine.on_venue(item)
-            if acts:
-                await send(acts, clock())
-        if not venue.exchange.open_orders(coin) and q.empty() and venue.exchange.next_time() is None:
-            break
-    persist_kill(engine, kill_store)
-    snap = await venue.snapshot(coin)
-    resting_left = len(venue.exchange.open_orders(coin))
-    await venue.close()
-    wall = time.perf_counter() - wall0
-    summary = build_summary(
-        stats,
-        end_ts=t_end,
-        max_position_usd=max_pos_usd,
-        portfolio=engine.portfolio,
-        kill=kill_reason(engine),
-        wall_s=wall,
-        mode="paper",
-        venue_position=snap.position,
-        extra={"source": source.description, "speed": speed, "stopped_by": stopped_by,
-               "resting_after_shutdown": resting_left},
-    )
-    return PaperResult(summary=summary, engine=engine, venue=venue, stats=stats, stopped_by=stopped_by)
+    try:
+        return await session()
+    finally:
+        await venue.close()  # idempotent; closes the delivery task when the session failed half-way
+        if metrics is not None:
+            await asyncio.to_thread(metrics.close)
+        for sig in installed:  # also when the session failed before its own cleanup
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
