@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import pickle
 import random
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ STATE_MAGIC = b"hlmm-local-exchange-state-v1\n"
 DEFAULT_PORT = 8765
 _TICK_S = 0.05
 _CTX_EVERY_S = 1.0
+WARM_HISTORY_S = 1800.0  # wall seconds of market history served at start (30 one-minute candles)
+MAX_HISTORY_SOURCE_S = 6 * 3600.0  # bound the generation cost at high speed-ups
 
 
 class ServerError(RuntimeError):
@@ -107,7 +110,11 @@ class LocalExchangeServer:
         binance_map: dict[str, str] | None = None,
         clock: Callable[[], float] = time.time,
         seed: int = 0,
+        warm_history_s: float = WARM_HISTORY_S,
     ) -> None:
+        if not (math.isfinite(warm_history_s) and warm_history_s >= 0):
+            raise ServerError(f"warm_history_s must be finite and >= 0, got {warm_history_s!r}")
+        self.warm_history_s = warm_history_s
         self.core = core
         self.sources = list(sources or [])
         self.host, self.port = host, port
@@ -159,10 +166,29 @@ class LocalExchangeServer:
         self._t0 = self.clock()
         if self.clock_src is not None:
             self.clock_src.start(self._t0)
+            self._seed_history(self._t0)
             self._tasks.append(asyncio.create_task(self._market_loop(), name="market"))
         self._tasks.append(asyncio.create_task(self._tick_loop(), name="tick"))
         if self.faults:
             self._tasks.append(asyncio.create_task(self._fault_loop(), name="faults"))
+
+    def _seed_history(self, wall0: float) -> None:
+        """Serve candles/recent trades from before the start: each source's history, mapped onto the wall clock
+        like its live events (``wall0 + (ts - start) / speed``). Without it ``candleSnapshot`` holds a minute or
+        two and a client's warm start waits for its timeout."""
+        if self.warm_history_s <= 0:
+            return
+        span = min(self.warm_history_s * self.speed, MAX_HISTORY_SOURCE_S)
+        for src in self.sources:
+            if src.history is None or src.start_ts is None or src.coin not in self.core.books:
+                continue
+            mids, trades = src.history(span)
+            st, sp = src.start_ts, self.speed
+            n = self.core.seed_history(
+                src.coin, [(wall0 + (t - st) / sp, m) for t, m in mids],
+                [replace(tr, ts=wall0 + (tr.ts - st) / sp, ts_exchange=wall0 + (tr.ts_exchange - st) / sp)
+                 for tr in trades])
+            self.core.count("history_trades", n)
 
     async def _start_site(self) -> None:
         assert self._runner is not None

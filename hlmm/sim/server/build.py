@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hlmm.market.instrument import InstrumentRegistry, default_registry
-from hlmm.sim.server.app import DEFAULT_PORT, LocalExchangeServer, load_state
+from hlmm.sim.server.app import DEFAULT_PORT, WARM_HISTORY_S, LocalExchangeServer, load_state
 from hlmm.sim.server.core import ExchangeCore, ServerConfig
 from hlmm.sim.server.faults import FaultStep
 from hlmm.sim.server.market import MarketSource, replay_source, synthetic_source
@@ -35,6 +35,7 @@ class ServerOptions:
     ip_weight_per_min: int = 1200
     ws_idle_timeout_s: float = 60.0
     binance_map: dict[str, str] = field(default_factory=dict)
+    warm_history_s: float = WARM_HISTORY_S  # market history (candles, recent trades) served from before the start
 
 
 def build_server(opts: ServerOptions, registry: InstrumentRegistry | None = None) -> LocalExchangeServer:
@@ -61,5 +62,5 @@ def build_server(opts: ServerOptions, registry: InstrumentRegistry | None = None
     return LocalExchangeServer(
         core, [src], host=opts.host, port=opts.port, speed=opts.speed, faults=opts.faults, state_path=opts.state,
         ip_weight_per_min=opts.ip_weight_per_min, ws_idle_timeout_s=opts.ws_idle_timeout_s,
-        binance_map=opts.binance_map, seed=opts.seed,
+        binance_map=opts.binance_map, seed=opts.seed, warm_history_s=opts.warm_history_s,
     )

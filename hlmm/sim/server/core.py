@@ -309,6 +309,22 @@ class ExchangeCore:
         if publish:
             self.outbox.append(("trades", book.coin, [tr]))
 
+    def seed_history(self, coin: str, mids: list[tuple[float, float]], trades: list[Trade]) -> int:
+        """Market history from before the server started (times already on the server clock): recent trades and
+        1-minute candles, as an exchange that has been running for a while serves them (warm starts read
+        ``candleSnapshot``). Nothing is published. Returns the number of trades recorded."""
+        book = self.books.get(coin)
+        if book is None:
+            raise RequestError(f"no market for {coin!r}")
+        if mids and book.prev_day_px is None:
+            book.prev_day_px = mids[0][1]
+        n = 0
+        for tr in sorted(trades, key=lambda t: t.ts):
+            if tr.coin == coin:
+                self._record_trade(book, tr.px, tr.sz, tr.side, ms(tr.ts), publish=False)
+                n += 1
+        return n
+
     def asset_ctx_events(self, now: float) -> list[AssetCtx]:
         """Periodic mark/oracle/funding context per coin with a market (drives funding in the matching engines)."""
         out = []
@@ -347,7 +363,7 @@ class ExchangeCore:
                 acct.ex.on_market(ev, at=now)
                 acct.ex.pop_events(math.inf)
             b = self.books[ev.coin]
-            if now >= b.frozen_until:
+            if now >= b.frozen_until and self._mid(b.coin) is not None:
                 self.outbox.append(("activeAssetCtx", ev.coin, {"coin": ev.coin, "ctx": self._ctx(b)}))
         for name, _ in self.dexes:
             self.outbox.append(("allMids", name, {"mids": self.all_mids(name)}))
@@ -1005,7 +1021,8 @@ class ExchangeCore:
                 return [("trades", tr)]
         elif t == "activeAssetCtx":
             b = self.books[sub["coin"]]
-            return [("activeAssetCtx", {"coin": b.coin, "ctx": self._ctx(b)})]
+            if self._mid(b.coin) is not None:  # no market, no context (a markPx of 0 is not a price)
+                return [("activeAssetCtx", {"coin": b.coin, "ctx": self._ctx(b)})]
         elif t == "allMids":
             return [("allMids", {"mids": self.all_mids(sub.get("dex") or "")})]
         elif t == "userFills":

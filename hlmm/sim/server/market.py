@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from operator import attrgetter
 
-from hlmm.market.events import MarketEvent, RefQuote, Timer
+from hlmm.market.events import MarketEvent, RefQuote, Timer, Trade
 from hlmm.market.instrument import InstrumentRegistry
 
 _LONG_S = 30 * 86_400.0  # synthetic sources are generated lazily: "forever" costs nothing
@@ -24,13 +24,20 @@ class MarketSourceError(ValueError):
     """A market source that cannot be opened (unknown preset, unreadable file, coin not in the registry)."""
 
 
+History = Callable[[float], tuple[list[tuple[float, float]], list[Trade]]]
+
+
 @dataclass
 class MarketSource:
-    """One coin's event stream (``events`` is consumed once)."""
+    """One coin's event stream (``events`` is consumed once). ``history(seconds)`` (synthetic sources) gives the
+    (mids, trades) of the ``seconds`` of source time before ``start_ts``, so the exchange can serve candles and
+    recent trades from before it started."""
 
     coin: str
     events: Iterator[MarketEvent]
     label: str
+    history: History | None = None
+    start_ts: float | None = None
 
 
 def synthetic_source(preset_name: str, registry: InstrumentRegistry, seed: int = 0, coin: str | None = None,
@@ -46,7 +53,8 @@ def synthetic_source(preset_name: str, registry: InstrumentRegistry, seed: int =
         mkt = SyntheticMarket(params, registry)
     except (SynthParamsError, KeyError, ValueError) as e:
         raise MarketSourceError(f"synthetic preset {preset_name!r}: {e}") from None
-    return MarketSource(params.coin, mkt.events(_LONG_S), f"synthetic:{preset_name}:{params.coin}")
+    return MarketSource(params.coin, mkt.events(_LONG_S), f"synthetic:{preset_name}:{params.coin}",
+                        history=mkt.warm_history, start_ts=mkt.start_ts)
 
 
 def replay_source(path: str, coin: str, registry: InstrumentRegistry) -> MarketSource:
