@@ -155,10 +155,12 @@ class Estimators:
     # ---- output ------------------------------------------------------------------------------------------
     def state(self, ts: float) -> EstimatorState:
         """Blended estimates and readiness at engine time ``ts``."""
-        self.intensity.on_time(ts)
-        vol = self.vol
         inten = self.intensity
-        conf = min(vol.confidence, inten.confidence)
+        inten.on_time(ts)
+        vol = self.vol
+        i_conf, i_a, i_kappa = inten.estimates()
+        v_conf = vol.confidence
+        conf = v_conf if v_conf < i_conf else i_conf
         p = self.params
         if conf >= p.ready_confidence:
             ready, reason = True, "warm"
@@ -171,8 +173,8 @@ class Estimators:
         return EstimatorState(
             ts=ts,
             sigma=vol.sigma,
-            intensity_a=inten.intensity_a,
-            kappa=inten.kappa,
+            intensity_a=i_a,
+            kappa=i_kappa,
             warmup=conf,
             ready=ready,
             reason=reason,

@@ -24,14 +24,46 @@ span orders of magnitude between markets.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
-
-import numpy as np
 
 from hlmm.estimators.params import EstimatorParams
 
 _SIDES = ("B", "A")
+
+
+def _np_sum(a: list[float]) -> float:
+    """Sum in numpy's pairwise order (8 accumulators from 8 elements on), so results match the numpy fit this
+    replaced bit for bit."""
+    n = len(a)
+    if n > 128:  # numpy's block size: halves (a multiple of 8 on the left), summed recursively
+        h = n // 2
+        h -= h % 8
+        return _np_sum(a[:h]) + _np_sum(a[h:])
+    if n < 8:
+        r = 0.0
+        for v in a:
+            r += v
+        return r
+    r0, r1, r2, r3, r4, r5, r6, r7 = a[:8]
+    i = 8
+    end = n - n % 8
+    while i < end:
+        r0 += a[i]
+        r1 += a[i + 1]
+        r2 += a[i + 2]
+        r3 += a[i + 3]
+        r4 += a[i + 4]
+        r5 += a[i + 5]
+        r6 += a[i + 6]
+        r7 += a[i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[i]
+        i += 1
+    return res
 
 
 class IntensityEstimator:
@@ -42,6 +74,9 @@ class IntensityEstimator:
         self._window = params.intensity_window_s
         self._ts: deque[float] = deque()
         self._d: deque[float] = deque()
+        # The same distances kept sorted (insort/remove per trade): a fit is then a few bisections instead of a
+        # sort of the whole window.
+        self._sorted: list[float] = []
         self._last_key: tuple[float, str] | None = None
         self._obs_start = start_ts
         self._now = start_ts if start_ts is not None else -math.inf
@@ -76,12 +111,17 @@ class IntensityEstimator:
         d = abs(px - mid) / mid
         key = (ts_exchange, side) if ts_exchange is not None else None
         if key is not None and key == self._last_key and self._ts:
-            if d > self._d[-1]:
+            old = self._d[-1]
+            if d > old:
                 self._d[-1] = d
+                srt = self._sorted
+                del srt[bisect.bisect_left(srt, old)]
+                bisect.insort(srt, d)
             self._n_merged += 1
         else:
             self._ts.append(ts)
             self._d.append(d)
+            bisect.insort(self._sorted, d)
             self._n_total += 1
         self._last_key = key
         self._dirty = True
@@ -96,9 +136,10 @@ class IntensityEstimator:
         cutoff = ts - self._window
         tsq = self._ts
         if tsq and tsq[0] < cutoff:
+            dq, srt = self._d, self._sorted
             while tsq and tsq[0] < cutoff:
                 tsq.popleft()
-                self._d.popleft()
+                del srt[bisect.bisect_left(srt, dq.popleft())]
             self._dirty = True
 
     def add_history(self, entries: list[tuple[float, float]], start_ts: float) -> None:
@@ -107,6 +148,7 @@ class IntensityEstimator:
         merged = sorted([*zip(self._ts, self._d, strict=True), *entries])
         self._ts = deque(t for t, _ in merged)
         self._d = deque(d for _, d in merged)
+        self._sorted = sorted(self._d)
         self._n_total += len(entries)
         if self._obs_start is None or start_ts < self._obs_start:
             self._obs_start = start_ts
@@ -135,40 +177,46 @@ class IntensityEstimator:
         self._fit_ts = now
         self._dirty = False
         self._a_obs, self._kappa_obs, self._n_buckets_used = None, None, 0
-        n = len(self._d)
+        srt = self._sorted
+        n = len(srt)
         t_obs = self.observed_s
         if n < 2 or t_obs <= 0.0:
             return
-        d = np.sort(np.fromiter(self._d, dtype=np.float64, count=n))
-        lo, hi = float(d[0]), float(d[-1])
+        lo, hi = srt[0], srt[-1]
         if not hi > lo:
             return
-        grid = np.linspace(lo, hi, self._p.intensity_buckets, endpoint=False)
-        # counts[k] = number of trades with distance >= grid[k] (non-increasing in k).
-        counts = n - np.searchsorted(d, grid, side="left")
-        mask = counts > 0
-        if int(mask.sum()) < 2:
+        # Plain Python on ~10 buckets (numpy's per-call overhead dominated). Bit-for-bit the former numpy fit:
+        # grid as np.linspace(lo, hi, nb, endpoint=False) = k * step + lo, sums in numpy's pairwise order.
+        nb = self._p.intensity_buckets
+        step = (hi - lo) / nb
+        bl = bisect.bisect_left
+        x: list[float] = []
+        c: list[float] = []
+        for k in range(nb):
+            g = k * step + lo
+            cnt = n - bl(srt, g)  # trades with distance >= g (non-increasing in k)
+            if cnt > 0:
+                x.append(g)
+                c.append(float(cnt))
+        m = len(c)
+        if m < 2 or max(c) == min(c):
             return
-        x = grid[mask]
-        c = counts[mask].astype(np.float64)
-        if c.max() == c.min():
-            return
-        y = np.log(c / t_obs)
-        w = c
-        sw = w.sum()
-        xm = float((w * x).sum() / sw)
-        ym = float((w * y).sum() / sw)
-        sxx = float((w * (x - xm) ** 2).sum())
+        y = [math.log(ci / t_obs) for ci in c]
+        sw = _np_sum(c)
+        xm = _np_sum([ci * xi for ci, xi in zip(c, x, strict=True)]) / sw
+        ym = _np_sum([ci * yi for ci, yi in zip(c, y, strict=True)]) / sw
+        dx = [xi - xm for xi in x]
+        sxx = _np_sum([ci * (e * e) for ci, e in zip(c, dx, strict=True)])
         if sxx <= 0.0:
             return
-        slope = float((w * (x - xm) * (y - ym)).sum()) / sxx
+        slope = _np_sum([ci * e * (yi - ym) for ci, e, yi in zip(c, dx, y, strict=True)]) / sxx
         intercept = ym - slope * xm
         p = self._p
         self._kappa_obs = min(max(-slope, p.intensity_kappa_min), p.intensity_kappa_max)
         # Clamp in log space: two trades far from the mid give a huge intercept and exp() would overflow.
         log_a = min(max(intercept, math.log(p.intensity_a_min)), math.log(p.intensity_a_max))
         self._a_obs = min(max(math.exp(log_a), p.intensity_a_min), p.intensity_a_max)
-        self._n_buckets_used = int(mask.sum())
+        self._n_buckets_used = m
 
     # ---- output ------------------------------------------------------------------------------------------
     @property
@@ -201,6 +249,22 @@ class IntensityEstimator:
         if obs is None or w <= 0.0:
             return prior
         return math.exp(w * math.log(obs) + (1.0 - w) * math.log(prior))
+
+    def estimates(self) -> tuple[float, float, float]:
+        """(confidence, blended A, blended kappa) with one cache check: the quote cycle's single call."""
+        self._maybe_fit()
+        kappa_obs = self._kappa_obs
+        p = self._p
+        if kappa_obs is None:
+            return 0.0, p.intensity_a_prior, p.intensity_kappa_prior
+        w = min(1.0, len(self._d) / p.intensity_min_trades)
+        a_obs = self._a_obs
+        if w <= 0.0:
+            return w, p.intensity_a_prior, p.intensity_kappa_prior
+        a = p.intensity_a_prior if a_obs is None else math.exp(
+            w * math.log(a_obs) + (1.0 - w) * math.log(p.intensity_a_prior))
+        k = math.exp(w * math.log(kappa_obs) + (1.0 - w) * math.log(p.intensity_kappa_prior))
+        return w, a, k
 
     @property
     def intensity_a(self) -> float:

@@ -34,7 +34,7 @@ from hlmm.market.instrument import Instrument, InvalidPriceError
 from hlmm.market.state import MarketState
 from hlmm.strategy.errors import StrategyInputError
 from hlmm.strategy.fair import fair_price
-from hlmm.strategy.glft import glft_bps
+from hlmm.strategy.glft import GlftQuote, glft_bps
 from hlmm.strategy.params import StrategyParams
 from hlmm.strategy.types import DesiredLadder, Quote
 
@@ -63,44 +63,61 @@ def _check_finite(name: str, x: float, positive: bool = False) -> float:
 
 
 # Memo of pure Instrument functions of a price or size (min size, validity, lots -> size). Ladders reuse the
-# same prices cycle after cycle, and the Decimal-based methods cost microseconds each. Keyed by every
-# Instrument field the functions depend on, so two instruments with the same rules share entries safely.
-_MEMO: dict[tuple[object, ...], object] = {}
-_MEMO_MAX = 50_000
+# same prices cycle after cycle. One table set per instrument *rules* (every Instrument field the functions
+# depend on), so two instruments with the same rules share entries safely; each table keys on the float alone.
+class _Memo:
+    __slots__ = ("min_lots", "scale", "size", "sz_decimals", "valid_px", "valid_sz")
+
+    def __init__(self, sz_decimals: int) -> None:
+        self.sz_decimals = sz_decimals
+        self.scale = 10**sz_decimals  # int: lots / scale is one correctly rounded division
+        self.min_lots: dict[float, int] = {}
+        self.valid_px: dict[float, bool] = {}
+        self.valid_sz: dict[float, bool] = {}
+        self.size: dict[int, float] = {}
 
 
-def _memo_put(key: tuple[object, ...], value: object) -> None:
-    if len(_MEMO) >= _MEMO_MAX:
-        _MEMO.clear()  # crude bound: a miss only costs the Decimal call again
-    _MEMO[key] = value
+_MEMOS: dict[tuple[int, int, float], _Memo] = {}
+_MEMO_MAX = 50_000  # entries per table; a table is cleared when full (a miss only costs the Instrument call)
 
 
-def _min_lots(inst: Instrument, px: float) -> int:
+def _memo(inst: Instrument) -> _Memo:
+    key = (inst.sz_decimals, inst.max_decimals, inst.min_order_value)
+    m = _MEMOS.get(key)
+    if m is None:
+        m = _MEMOS[key] = _Memo(inst.sz_decimals)
+    return m
+
+
+def _min_lots(inst: Instrument, px: float, memo: _Memo | None = None) -> int:
     """inst.min_size_at(px) as an integer number of lots."""
-    key = ("min", inst.sz_decimals, inst.min_order_value, px)
-    v = _MEMO.get(key)
+    t = (memo or _memo(inst)).min_lots
+    v = t.get(px)
     if v is None:
-        v = _lots(inst, inst.min_size_at(px))
-        _memo_put(key, v)
-    return v  # type: ignore[return-value]
+        if len(t) >= _MEMO_MAX:
+            t.clear()
+        v = t[px] = _lots(inst, inst.min_size_at(px))
+    return v
 
 
-def _valid_px(inst: Instrument, px: float) -> bool:
-    key = ("px", inst.sz_decimals, inst.max_decimals, px)
-    v = _MEMO.get(key)
+def _valid_px(inst: Instrument, px: float, memo: _Memo | None = None) -> bool:
+    t = (memo or _memo(inst)).valid_px
+    v = t.get(px)
     if v is None:
-        v = inst.is_valid_price(px)
-        _memo_put(key, v)
-    return v  # type: ignore[return-value]
+        if len(t) >= _MEMO_MAX:
+            t.clear()
+        v = t[px] = inst.is_valid_price(px)
+    return v
 
 
-def _valid_sz(inst: Instrument, sz: float) -> bool:
-    key = ("vsz", inst.sz_decimals, sz)
-    v = _MEMO.get(key)
+def _valid_sz(inst: Instrument, sz: float, memo: _Memo | None = None) -> bool:
+    t = (memo or _memo(inst)).valid_sz
+    v = t.get(sz)
     if v is None:
-        v = inst.is_valid_size(sz)
-        _memo_put(key, v)
-    return v  # type: ignore[return-value]
+        if len(t) >= _MEMO_MAX:
+            t.clear()
+        v = t[sz] = inst.is_valid_size(sz)
+    return v
 
 
 def _fmt(inst: Instrument, lots: int) -> str:
@@ -113,14 +130,16 @@ def _lots(inst: Instrument, sz: float) -> int:
     return round(sz * 10**inst.sz_decimals)
 
 
-def _size(inst: Instrument, lots: int) -> float:
+def _size(inst: Instrument, lots: int, memo: _Memo | None = None) -> float:
     # int / int is correctly rounded, and floor_size keeps the Instrument the only source of sizes.
-    key = ("sz", inst.sz_decimals, lots)
-    v = _MEMO.get(key)
+    m = memo or _memo(inst)
+    t = m.size
+    v = t.get(lots)
     if v is None:
-        v = inst.floor_size(lots / 10**inst.sz_decimals)
-        _memo_put(key, v)
-    return v  # type: ignore[return-value]
+        if len(t) >= _MEMO_MAX:
+            t.clear()
+        v = t[lots] = inst.floor_size(lots / m.scale)
+    return v
 
 
 def _order_fraction(order_fraction: float) -> float:
@@ -178,12 +197,13 @@ def apply_bbo_guard(
     side = "bid" if is_buy else "ask"
     if not quotes:
         return [], []
+    memo = _memo(inst)
     bound: float | None = None  # computed only when needed: a valid bid < best ask is already <= the bound
     kept: list[Quote] = []
     dropped: list[str] = []
     for q in quotes:
         prev = kept[-1].px if kept else None
-        valid = _valid_px(inst, q.px)
+        valid = _valid_px(inst, q.px, memo)
         if is_buy:
             ok = valid and q.px < best_ask and (prev is None or q.px < prev)
         else:
@@ -226,21 +246,27 @@ def apply_bbo_guard(
 # ---------------------------------------------------------------------------------------------------------
 # ladder
 # ---------------------------------------------------------------------------------------------------------
-@dataclass(slots=True)
-class _Level:
-    level: int
-    px: float
-    raw: float
-    depth: float
-    min_lots: int
+# A priced level: (level index, px, raw price, depth bp, min size in lots). Plain tuples: built ~10x a cycle.
+_Level = tuple[int, float, float, float, int]
+
+_WEIGHTS: dict[tuple[str, float, int], tuple[float, ...]] = {}
 
 
-def _profile_weight(params: StrategyParams, i: int, n: int) -> float:
-    if params.size_profile == "flat":
-        return 1.0
-    if params.size_profile == "linear":
-        return (n - i) / n
-    return params.size_decay**i
+def _profile_weights(params: StrategyParams, n: int) -> tuple[float, ...]:
+    """Size-profile weight of each of ``n`` levels (memoized: the same few shapes every cycle)."""
+    key = (params.size_profile, params.size_decay, n)
+    w = _WEIGHTS.get(key)
+    if w is None:
+        if params.size_profile == "flat":
+            w = (1.0,) * n
+        elif params.size_profile == "linear":
+            w = tuple((n - i) / n for i in range(n))
+        else:
+            w = tuple(params.size_decay**i for i in range(n))
+        if len(_WEIGHTS) > 1000:
+            _WEIGHTS.clear()
+        _WEIGHTS[key] = w
+    return w
 
 
 def _side_prices(
@@ -251,34 +277,49 @@ def _side_prices(
     params: StrategyParams,
     eff_lots: int,
     dropped: list[str],
+    memo: _Memo | None = None,
 ) -> tuple[list[_Level], bool]:
     """Distinct rounded prices, inner first, and whether deeper levels were left unpriced because the
     per-level cap cannot cover them anyway (n levels need 0.33*eff/n >= the inner level's min size)."""
-    side = "bid" if is_buy else "ask"
+    m = memo or _memo(inst)
     out: list[_Level] = []
     rnd = inst.round_bid if is_buy else inst.round_ask
     sign = -1.0 if is_buy else 1.0
-    limit = params.levels
-    for i in range(params.levels):
+    n_levels = params.levels
+    spacing = params.level_spacing_bps
+    limit = n_levels
+    last_px = 0.0
+    min_tab = m.min_lots
+    for i in range(n_levels):
         if len(out) >= limit:
-            dropped.append(f"{side} L{i}..L{params.levels - 1}: not priced, concentration allows <= {limit} level(s)")
+            dropped.append(
+                f"{'bid' if is_buy else 'ask'} L{i}..L{n_levels - 1}: not priced, concentration allows <= {limit} "
+                f"level(s)"
+            )
             return out, True
-        depth = depth0 + i * params.level_spacing_bps
+        depth = depth0 + i * spacing
         raw = fair * (1.0 + sign * depth / 1e4)
         if not raw > 0:
-            dropped.append(f"{side} L{i}: raw price {raw:.6g} <= 0 at depth {depth:.2f}bp; deeper levels dropped")
+            dropped.append(
+                f"{'bid' if is_buy else 'ask'} L{i}: raw price {raw:.6g} <= 0 at depth {depth:.2f}bp; deeper levels "
+                f"dropped"
+            )
             break
         try:
             px = rnd(raw)
         except InvalidPriceError as e:
-            dropped.append(f"{side} L{i}: {e}; deeper levels dropped")
+            dropped.append(f"{'bid' if is_buy else 'ask'} L{i}: {e}; deeper levels dropped")
             break
-        if out and px == out[-1].px:
-            dropped.append(f"{side} L{i}: rounds to {px} like L{out[-1].level}: merged into it")
+        if out and px == last_px:
+            dropped.append(f"{'bid' if is_buy else 'ask'} L{i}: rounds to {px} like L{out[-1][0]}: merged into it")
             continue
-        out.append(_Level(i, px, raw, depth, _min_lots(inst, px)))
+        ml = min_tab.get(px)
+        if ml is None:
+            ml = _min_lots(inst, px, m)
+        out.append((i, px, raw, depth, ml))
+        last_px = px
         if len(out) == 1:  # an upper bound on the number of levels the caps can fund (min size >= 1 lot)
-            limit = max(1, min(limit, (_LEVEL_NUM * eff_lots) // (_LEVEL_DEN * out[0].min_lots)))
+            limit = max(1, min(limit, (_LEVEL_NUM * eff_lots) // (_LEVEL_DEN * ml)))
     return out, False
 
 
@@ -293,25 +334,29 @@ def _side_quotes(
     price_why: str,
     dropped: list[str],
     truncated: bool = False,
+    memo: _Memo | None = None,
 ) -> list[Quote]:
     """Size one side: caps, profile, concentration fallback, room. ``levels`` are distinct prices, inner first."""
-    side = "bid" if is_buy else "ask"
     if not levels:
         return []
+    m = memo or _memo(inst)
+    side = "bid" if is_buy else "ask"
     # Concentration: the largest n whose per-level cap covers the min size of each of its n inner levels.
     prefix_max: list[int] = []
-    m = 0
+    mx = 0
     for lv in levels:
-        m = max(m, lv.min_lots)
-        prefix_max.append(m)
+        if lv[4] > mx:
+            mx = lv[4]
+        prefix_max.append(mx)
     n = len(levels)
-    while n >= 1 and (_LEVEL_NUM * eff_lots) // (_LEVEL_DEN * n) < prefix_max[n - 1]:
+    budget = _LEVEL_NUM * eff_lots
+    while n >= 1 and budget // (_LEVEL_DEN * n) < prefix_max[n - 1]:
         n -= 1
     if n == 0:
-        pl1 = (_LEVEL_NUM * eff_lots) // _LEVEL_DEN
+        pl1 = budget // _LEVEL_DEN
         dropped.append(
             f"{side}: no level possible: per-level cap {_fmt(inst, pl1)} (33% of eff max "
-            f"{_fmt(inst, eff_lots)}) < min size {_fmt(inst, levels[0].min_lots)} at {levels[0].px}"
+            f"{_fmt(inst, eff_lots)}) < min size {_fmt(inst, levels[0][4])} at {levels[0][1]}"
         )
         return []
     concentrated = ""
@@ -320,51 +365,77 @@ def _side_quotes(
     if n < len(levels):
         gone = levels[n:]
         dropped.append(
-            f"{side} L{gone[0].level}..L{gone[-1].level} ({len(gone)} levels, {gone[0].px}..{gone[-1].px}): "
+            f"{side} L{gone[0][0]}..L{gone[-1][0]} ({len(gone)} levels, {gone[0][1]}..{gone[-1][1]}): "
             f"merged by concentration into {n} level(s)"
         )
-    pl_lots = (_LEVEL_NUM * eff_lots) // (_LEVEL_DEN * n)
+    pl_lots = budget // (_LEVEL_DEN * n)
+    weights = _profile_weights(params, n)
+    profile = params.size_profile
+    rnd_name = "round_down" if is_buy else "round_up"
+    szd = m.sz_decimals
+    scale = m.scale
+    size_tab = m.size
     quotes: list[Quote] = []
     cum = 0
     for i in range(n):
-        lv = levels[i]
-        po_lots = max(lv.min_lots, frac_lots)
-        cap = min(po_lots, pl_lots)
-        bind = "per_order" if po_lots <= pl_lots else "per_level"
-        w = _profile_weight(params, i, n)
+        level, px, raw, depth, min_lots = levels[i]
+        po_lots = min_lots if min_lots > frac_lots else frac_lots
+        if po_lots <= pl_lots:
+            cap, bind = po_lots, "per_order"
+        else:
+            cap, bind = pl_lots, "per_level"
+        w = weights[i]
         lots = cap if w >= 1.0 else math.floor(cap * w + 1e-9)
-        why = f"sz: {params.size_profile} w={w:.3g} x {bind} cap {_fmt(inst, cap)}"
-        if lots < lv.min_lots:
-            lots = lv.min_lots  # allowed: min_lots <= per-order cap, and <= per-level cap by concentration
-            why += f" -> raised to min notional size {_fmt(inst, lots)}"
+        extra = ""
+        if lots < min_lots:
+            lots = min_lots  # allowed: min_lots <= per-order cap, and <= per-level cap by concentration
+            extra = f" -> raised to min notional size {lots / scale:.{szd}f}"
         if cum + lots > room_lots:
             left = room_lots - cum
-            if left < lv.min_lots:
+            if left < min_lots:
                 rest = levels[i:n]
                 dropped.append(
-                    f"{side} L{rest[0].level}..L{rest[-1].level} ({len(rest)} levels from {rest[0].px}): no room "
+                    f"{side} L{rest[0][0]}..L{rest[-1][0]} ({len(rest)} levels from {rest[0][1]}): no room "
                     f"(side room {_fmt(inst, max(room_lots, 0))}, used {_fmt(inst, cum)}, "
-                    f"min size {_fmt(inst, lv.min_lots)})"
+                    f"min size {_fmt(inst, min_lots)})"
                 )
                 break
             lots = left
-            why += f" -> room cap {_fmt(inst, lots)} (side room {_fmt(inst, room_lots)})"
+            extra += f" -> room cap {lots / scale:.{szd}f} (side room {room_lots / scale:.{szd}f})"
         cum += lots
+        sz = size_tab.get(lots)
+        if sz is None:
+            sz = _size(inst, lots, m)
+        # One f-string: why this price (fair, spread, skew, depth, raw, rounding) and this size (profile, cap).
         reason = (
-            f"px: {price_why} lvl {lv.level} depth={lv.depth:.3f}bp raw={lv.raw:.8g} "
-            f"round_{'down' if is_buy else 'up'}; {why}{concentrated}"
+            f"px: {price_why} lvl {level} depth={depth:.3f}bp raw={raw:.8g} {rnd_name}; sz: {profile} w={w:.3g} x "
+            f"{bind} cap {cap / scale:.{szd}f}{extra}{concentrated}"
         )
-        quotes.append(Quote(is_buy=is_buy, px=lv.px, sz=_size(inst, lots), level=lv.level, reason=reason))
+        quotes.append(Quote(is_buy, px, sz, level, reason))
     return quotes
 
 
-def _final_check(inst: Instrument, quotes: list[Quote], dropped: list[str]) -> tuple[Quote, ...]:
+def _final_check(inst: Instrument, quotes: list[Quote], dropped: list[str], memo: _Memo | None = None
+                 ) -> tuple[Quote, ...]:
+    m = memo or _memo(inst)
+    vpx, vsz = m.valid_px, m.valid_sz
+    meets = inst.meets_min_value
+    ok = True
+    for q in quotes:
+        px, sz = q.px, q.sz
+        if not (vpx.get(px) or _valid_px(inst, px, m)) or not (vsz.get(sz) or _valid_sz(inst, sz, m)) or (
+            not meets(px, sz)
+        ):
+            ok = False
+            break
+    if ok:
+        return tuple(quotes)
     out: list[Quote] = []
     for q in quotes:
         err = None
-        if not _valid_px(inst, q.px):
+        if not _valid_px(inst, q.px, m):
             err = "Price must be divisible by tick size."
-        elif not _valid_sz(inst, q.sz):
+        elif not _valid_sz(inst, q.sz, m):
             err = "Order has invalid size."
         elif not inst.meets_min_value(q.px, q.sz):
             err = "Order must have minimum value of $10."
@@ -388,6 +459,26 @@ def _position_lots(inst: Instrument, position: float) -> tuple[int, int]:
     return math.floor(scaled), math.ceil(scaled)
 
 
+def _finite(name: str, x: float, positive: bool = False) -> float:
+    """_check_finite with a fast path for the usual plain finite float (x - x is NaN for inf and NaN)."""
+    if type(x) is float and x - x == 0.0 and (x > 0.0 or not positive):
+        return x
+    return _check_finite(name, x, positive)
+
+
+# Last GLFT inputs -> output: sigma/A/kappa change about once a second while cycles run several times a second.
+_GLFT_LAST: list[object] = [None, None]
+
+
+def _glft(gamma: float, delta: float, sigma: float, a: float, kappa: float) -> GlftQuote:
+    key = (gamma, delta, sigma, a, kappa)
+    if _GLFT_LAST[0] == key:
+        return _GLFT_LAST[1]  # type: ignore[return-value]
+    g = glft_bps(gamma, delta, sigma, a, kappa)
+    _GLFT_LAST[0], _GLFT_LAST[1] = key, g
+    return g
+
+
 def compute_ladder(
     inst: Instrument,
     params: StrategyParams,
@@ -402,10 +493,10 @@ def compute_ladder(
     """The desired ladder for one coin (see the module docstring for every step).
 
     An empty ladder (``fair`` = 0.0 when it could not be computed) carries the reason in ``reason``."""
-    max_position_usd = _check_finite("max_position_usd", max_position_usd, positive=True)
-    position = _check_finite("position", position)
-    ts = _check_finite("ts", ts)
-    ref_adjust_bps = _check_finite("ref_adjust_bps", ref_adjust_bps)
+    max_position_usd = _finite("max_position_usd", max_position_usd, positive=True)
+    position = _finite("position", position)
+    ts = _finite("ts", ts)
+    ref_adjust_bps = _finite("ref_adjust_bps", ref_adjust_bps)
     if market.coin != inst.coin:
         raise StrategyInputError(f"market state is for {market.coin!r} but the instrument is {inst.coin!r}")
 
@@ -420,16 +511,15 @@ def compute_ladder(
     fair = fp.fair
     if not est.ready:
         return _empty(inst, ts, fair, f"no quotes: estimators not ready ({est.reason}); {fp.describe()}")
+    frac = min(params.min_order_fraction, MAX_ORDER_FRACTION)
     try:
-        g = glft_bps(
-            params.gamma, min(params.min_order_fraction, MAX_ORDER_FRACTION), est.sigma, est.intensity_a, est.kappa
-        )
+        g = _glft(params.gamma, frac, est.sigma, est.intensity_a, est.kappa)
     except ValueError as e:
         return _empty(inst, ts, fair, f"no quotes: invalid estimates ({e}); {fp.describe()}")
 
-    frac = min(params.min_order_fraction, MAX_ORDER_FRACTION)
+    memo = _memo(inst)
     eff = inst.floor_size(max_position_usd / fair)
-    eff_lots = _lots(inst, eff)
+    eff_lots = round(eff * memo.scale)  # _lots(inst, eff)
     frac_lots = math.floor(frac * eff_lots)
     pos_floor, pos_ceil = _position_lots(inst, position)
     q = position / eff if eff_lots > 0 else 0.0
@@ -444,7 +534,8 @@ def compute_ladder(
     skew = max(-params.max_half_spread_bps, min(params.max_half_spread_bps, q * g.skew_bps_per_q))
 
     summary = (
-        f"{fp.describe()} sigma={est.sigma:.3g} A={est.intensity_a:.3g} kappa={est.kappa:.4g} "
+        f"fair={fair:.8g} ({fp.source}={fp.base:.8g} ref_adj={fp.adjust_bps:+.3f}bp) sigma={est.sigma:.3g} "
+        f"A={est.intensity_a:.3g} kappa={est.kappa:.4g} "
         f"q={q:+.3f} (pos {position:g} / eff_max {eff:g}) glft_hs={g.half_spread_bps:.3f}bp hs={hs:.3f}bp "
         f"skew={skew:+.3f}bp stale={stale} (book age {age:.2f}s, limit {params.stale_book_s:g}s"
         f"{f', +{params.stale_widen_bps:g}bp' if stale else ''}) reduce_only={reduce_only} book={bb}/{ba}"
@@ -469,21 +560,22 @@ def compute_ladder(
         side_note.append("at max short: asks off")
 
     dropped: list[str] = []
-    price_why = f"fair={fair:.8g} hs={hs:.3f}bp"
     bids: list[Quote] = []
     asks: list[Quote] = []
     if room_bid > 0:
-        lv, cut = _side_prices(inst, True, fair, hs + skew, params, eff_lots, dropped)
+        lv, cut = _side_prices(inst, True, fair, hs + skew, params, eff_lots, dropped, memo)
         bids = _side_quotes(
-            inst, True, lv, params, eff_lots, frac_lots, room_bid, f"{price_why} skew={skew:+.3f}bp", dropped, cut
+            inst, True, lv, params, eff_lots, frac_lots, room_bid, f"fair={fair:.8g} hs={hs:.3f}bp skew={skew:+.3f}bp",
+            dropped, cut, memo,
         )
     if room_ask > 0:
-        lv, cut = _side_prices(inst, False, fair, hs - skew, params, eff_lots, dropped)
+        lv, cut = _side_prices(inst, False, fair, hs - skew, params, eff_lots, dropped, memo)
         asks = _side_quotes(
-            inst, False, lv, params, eff_lots, frac_lots, room_ask, f"{price_why} skew={-skew:+.3f}bp", dropped, cut
+            inst, False, lv, params, eff_lots, frac_lots, room_ask,
+            f"fair={fair:.8g} hs={hs:.3f}bp skew={-skew:+.3f}bp", dropped, cut, memo,
         )
 
-    cap_base = _size(inst, frac_lots)
+    cap_base = _size(inst, frac_lots, memo)
     bids, d = apply_bbo_guard(inst, bids, True, bb, ba, cap_base)
     dropped.extend(d)
     asks, d = apply_bbo_guard(inst, asks, False, bb, ba, cap_base)
@@ -494,8 +586,8 @@ def compute_ladder(
         coin=inst.coin,
         ts=ts,
         fair=fair,
-        bids=_final_check(inst, bids, dropped),
-        asks=_final_check(inst, asks, dropped),
+        bids=_final_check(inst, bids, dropped, memo),
+        asks=_final_check(inst, asks, dropped, memo),
         reason=reason,
         dropped=tuple(dropped),
     )
