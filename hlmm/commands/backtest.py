@@ -33,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kill-state", metavar="PATH",
                    help="load and persist the kill state here (default: persist only, under state_dir/backtest)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--report", metavar="DIR",
+                   help="write a result directory (summary.json, series.json) and an HTML report into DIR")
     p.set_defaults(func=run)
 
 
@@ -100,12 +102,29 @@ def run(args: argparse.Namespace) -> int:
     else:
         store, load = KillStateStore(cfg.run.state_dir / "backtest" / f"kill_{safe_name(src.coin)}.json"), False
     print(f"backtest {src.coin}: {src.description}, {args.duration:g} s simulated; log {path}", file=sys.stderr)
+    sampler = None
+    if args.report:
+        from hlmm.report.html import ReportSampler
+
+        sampler = ReportSampler()
     try:
         res = run_backtest(
             src, cfg, seed=args.seed, duration_s=args.duration, kill_store=store, load_kill=load, log=log,
             progress=not args.no_progress and sys.stderr.isatty(),
+            on_timer=sampler.on_timer if sampler is not None else None,
         )
     except RunnerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return finish(res.summary, args.json_path)
+    rc = finish(res.summary, args.json_path)
+    if args.report:
+        from hlmm.report.html import write_report, write_result_dir
+
+        try:
+            out = write_result_dir(res.engine, res.summary, args.report, sampler=sampler)
+            page = write_report(out)
+        except (OSError, ValueError) as e:
+            print(f"error: cannot write the report to {args.report}: {e}", file=sys.stderr)
+            return 1
+        print(f"report written to {page}")
+    return rc

@@ -27,3 +27,19 @@ def config_from_args(args: argparse.Namespace) -> Config:
     except ConfigError as e:
         print(str(e), file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def add_metrics_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                   help="serve Prometheus /metrics on 127.0.0.1:PORT (default: run.metrics_port)")
+
+
+def metrics_port(args: argparse.Namespace, cfg: Config) -> int | None:
+    """``--metrics-port`` if given, else ``run.metrics_port``; exits 2 on an invalid port."""
+    port = getattr(args, "metrics_port", None)
+    if port is None:
+        return cfg.run.metrics_port
+    if not 0 <= port <= 65535:
+        print(f"error: --metrics-port must be in 0..65535, got {port}", file=sys.stderr)
+        raise SystemExit(2)
+    return int(port)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hlmm.commands.common import add_config_args
+from hlmm.commands.common import add_config_args, add_metrics_arg
 
 DEMO_COIN = "hyna:HYPE"
 DEMO_PRESET = "hype_quiet"
@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-ui", action="store_true", help="no live view; print the summary only")
     p.add_argument("--json", dest="json_path", metavar="PATH", help="write the results summary as JSON")
     p.add_argument("--log-dir", help="JSON-lines log directory (default: run.log_dir from the config)")
+    add_metrics_arg(p)
     add_config_args(p)
     p.set_defaults(func=run)
 

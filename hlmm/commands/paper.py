@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hlmm.commands.backtest import add_source_args, check_inputs, finish, safe_name
+from hlmm.commands.common import add_metrics_arg, metrics_port
 from hlmm.config import Config
 from hlmm.engine.runner import MarketSource, RunnerError
 from hlmm.risk.store import KillStateStore
@@ -20,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_source_args(p, default_duration=300.0)
     p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second (default 1)")
     p.add_argument("--no-ui", action="store_true", help="no live terminal view")
+    add_metrics_arg(p)
     p.set_defaults(func=run)
 
 
@@ -46,11 +48,12 @@ def run_session(
     from hlmm.engine.runner_paper import run_paper
 
     speed = args.speed
+    port = metrics_port(args, cfg)
     try:
         if args.no_ui:
             res = asyncio.run(run_paper(src, cfg, duration_s=args.duration, speed=speed, seed=args.seed,
                                         kill_store=store, load_kill=load_kill, log=log, note=note,
-                                        install_signals=True))
+                                        install_signals=True, metrics_port=port))
         else:
             from rich.console import Console
             from rich.live import Live
@@ -64,7 +67,7 @@ def run_session(
 
                 res = asyncio.run(run_paper(src, cfg, duration_s=args.duration, speed=speed, seed=args.seed,
                                             kill_store=store, load_kill=load_kill, log=log, ui=paint, note=note,
-                                            install_signals=True))
+                                            install_signals=True, metrics_port=port))
                 from hlmm.report.terminal import view_from_engine
 
                 live.update(render(view_from_engine(res.engine, res.stats, res.summary["duration_s"]

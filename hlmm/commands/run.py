@@ -12,7 +12,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from hlmm.commands.common import add_config_args, config_from_args
+from hlmm.commands.common import add_config_args, add_metrics_arg, config_from_args, metrics_port
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--state-dir", help="kill-state directory (default: run.state_dir from the config)")
     p.add_argument("--log-dir", help="JSON-lines log directory (default: run.log_dir from the config)")
     p.add_argument("--yes", action="store_true", help="skip the mainnet confirmation prompt")
+    add_metrics_arg(p)
     add_config_args(p)
     p.set_defaults(func=run)
 
@@ -67,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         res = asyncio.run(run_live(cfg, args.coin, mode=args.mode, network=network, duration_s=args.duration,
                                    kill_store=store, log=log, confirm=confirm,
-                                   out=lambda s: print(s, file=sys.stderr), install_signals=True))
+                                   out=lambda s: print(s, file=sys.stderr), install_signals=True,
+                                   metrics_port=metrics_port(args, cfg)))
     except RunnerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

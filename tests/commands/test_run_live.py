@@ -37,16 +37,16 @@ async def _pusher(fake: FakeHL) -> None:
         await asyncio.sleep(0.2)
 
 
-async def _session(mode: str, tmp_path) -> tuple[FakeHL, object, list[str]]:
+async def _session(mode: str, tmp_path, out: list[str] | None = None, **kw) -> tuple[FakeHL, object, list[str]]:
     w = Wallet.from_key(KEY)
     fake = await FakeHL(w.address).start()
     cfg = load_config(None, [f"run.local_url={fake.url}", "coins.BTC.reference.binance_symbol=off",
                              "coins.BTC.estimators.warmup_timeout_s=1"])
-    out: list[str] = []
+    out = out if out is not None else []
     push = asyncio.create_task(_pusher(fake))
     try:
-        res = await run_live(cfg, "BTC", mode=mode, network="local", duration_s=3.0,
-                             wallet=w if mode == "live" else None, out=out.append)
+        res = await asyncio.wait_for(run_live(cfg, "BTC", mode=mode, network="local", duration_s=3.0,
+                                              wallet=w if mode == "live" else None, out=out.append, **kw), 60)
     finally:
         push.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -74,3 +74,31 @@ async def test_live_session_signed_orders_and_clean_shutdown(tmp_path) -> None:
     assert res.resting_after_shutdown == 0
     text = "\n".join(out)
     assert "account" in text and "signer" in text and KEY[2:] not in text
+
+
+async def test_live_session_serves_metrics_with_budget(tmp_path) -> None:
+    import aiohttp
+
+    out: list[str] = []
+    scraped: list[str] = []
+
+    async def scrape() -> None:  # the runner prints the metrics URL (port 0: any free port) through ``out``
+        async with aiohttp.ClientSession() as s:
+            for _ in range(300):
+                line = next((x for x in out if x.startswith("metrics: ")), None)
+                if line is not None:
+                    with contextlib.suppress(aiohttp.ClientError, OSError):
+                        async with s.get(line.split()[1], timeout=aiohttp.ClientTimeout(total=2)) as r:
+                            text = await r.text()
+                            if 'hlmm_position{coin="BTC"}' in text and "hlmm_request_budget_left" in text:
+                                scraped.append(text)
+                                return
+                await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(scrape())
+    try:
+        _, res, _ = await _session("live", tmp_path, out=out, metrics_port=0)
+    finally:
+        await asyncio.wait_for(task, 30)
+    assert scraped, "position gauge and request budget never served"
+    assert res.resting_after_shutdown == 0
