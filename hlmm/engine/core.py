@@ -94,7 +94,10 @@ class EngineCore:
         kill_state: KillState | None = None,
         log: Any | None = None,
         foreign_orders: Literal["cancel", "adopt", "refuse"] = "cancel",
+        ref_symbol: str | None = None,
     ) -> None:
+        """``ref_symbol``: the resolved reference (Binance) symbol; overrides ``cfg.reference.binance_symbol`` in
+        deciding whether reference quotes feed the fair price (None = use the config, "off" = disabled)."""
         if inst.coin != coin:
             raise EngineError(f"instrument {inst.coin!r} does not match engine coin {coin!r}")
         if not math.isfinite(start_ts):
@@ -107,6 +110,9 @@ class EngineCore:
         self.start_ts = start_ts
         self.foreign_orders = foreign_orders
         self.log = log if log is not None else _NullLog()
+        # Decision logs are built only for a real logger: their kwargs (f-strings, counts) cost more than the
+        # decision itself in a backtest without logs.
+        self._quiet = isinstance(self.log, _NullLog)
         self.market = MarketState(coin)
         self.estimators = Estimators(cfg.estimators, start_ts)
         self.kill_switch = KillSwitch(cfg.risk, kill_state)
@@ -119,10 +125,12 @@ class EngineCore:
         self.last_risk: RiskDecision | None = None
         self.last_plan: ReconcilePlan | None = None
         self.n_foreign_events = 0
-        self.n_uncancellable_foreign = 0
+        self.n_foreign_by_oid = 0  # foreign orders without a cloid, cancelled by oid
+        self._by_oid: set[str] = set()  # placeholder cloids of orders the venue only knows by oid
         self.n_cycle_errors = 0
         self.ref_signal: Any = None
-        ref = cfg.reference.binance_symbol
+        ref = ref_symbol if ref_symbol is not None else cfg.reference.binance_symbol
+        self.ref_symbol = None if ref is None or ref == "off" else ref
         if cfg.strategy.ref_weight > 0 and ref is not None and ref != "off":
             from hlmm.strategy.reference import ReferenceSignal  # only needed when the lead-lag signal is on
 
@@ -462,13 +470,20 @@ class EngineCore:
                     acts.append(self._send_cancel(o, ts, "kill"))
                 continue
             if oo.cloid is None:
-                # CancelOrder addresses orders by cloid only: this one cannot be cancelled by the engine.
-                self.n_uncancellable_foreign += 1
-                self.log.error("foreign_order_without_cloid", coin=self.coin, oid=oo.oid, px=oo.px, sz=oo.sz,
-                               is_buy=oo.is_buy)
-                d = self.kill_switch.record_error(ts)
-                if d is not None:
-                    self._on_killed(ts, d)
+                # No cloid: tracked under a placeholder (exposure counted until the venue confirms) and cancelled
+                # by oid under every policy: an order we cannot address by cloid cannot be adopted and modified.
+                ph = self._placeholder_cloid(oo.oid)
+                o = tr.adopt(self.coin, ph, oo.oid, oo.is_buy, oo.px, oo.sz, ts)
+                seen.add(ph)
+                if ph not in self._by_oid:
+                    self._by_oid.add(ph)
+                    self.n_foreign_by_oid += 1
+                    self.log.warning("foreign_order_without_cloid", coin=self.coin, oid=oo.oid, px=oo.px, sz=oo.sz,
+                                     is_buy=oo.is_buy, placeholder=ph)
+                if self.foreign_orders == "refuse":
+                    refuse = True
+                if not o.cancel_pending:
+                    acts.append(self._send_cancel(o, ts, "foreign order"))
                 continue
             o = tr.adopt(self.coin, oo.cloid, oo.oid, oo.is_buy, oo.px, oo.sz, ts)  # exposure counted either way
             seen.add(oo.cloid)
@@ -624,7 +639,7 @@ class EngineCore:
         a0 = ladder.asks[0].px if ladder.asks else math.nan
         rec.quotes.append((ts, b0, a0, len(ladder.bids), len(ladder.asks)))
         rec.deferred += len(plan.deferred)
-        if acts or plan.deferred:
+        if (acts or plan.deferred) and not self._quiet:
             self.log.info(
                 "quote", coin=self.coin, ts=ts, trigger=why, fair=ladder.fair, bid=b0, ask=a0,
                 n_bids=len(ladder.bids), n_asks=len(ladder.asks), place=plan.n_place, modify=plan.n_modify,
@@ -637,27 +652,36 @@ class EngineCore:
     def _commit(self, plan: ReconcilePlan, ts: float) -> list[VenueAction]:
         """Record every action's intent in the tracker before it leaves the engine."""
         tr, rec, log = self.tracker, self.recorder, self.log
-        for a in plan.actions:
+        by_oid = self._by_oid
+        acts = plan.actions
+        for k, a in enumerate(acts):
             if isinstance(a, PlaceOrder):
                 tr.on_place(a, ts)
                 rec.on_send("place", a.sz, ts)
             elif isinstance(a, ModifyOrder):
+                # Orders known by oid only are cancelled at sync and never become reconcile candidates.
+                assert a.cloid not in by_oid, f"modify of an order without cloid ({a.cloid})"
                 tr.on_modify_sent(a, ts)
                 rec.on_send("modify", a.new.sz, ts)
             else:
                 o = tr.on_cancel_sent(a.cloid, ts, a.reason)
+                if by_oid and a.cloid in by_oid and a.oid is None:
+                    acts[k] = CancelOrder(coin=a.coin, cloid=a.cloid, reason=a.reason, oid=o.oid)
                 rec.on_cancel(a.reason)
-                log.info("cancel", coin=self.coin, cloid=a.cloid, oid=o.oid, px=o.target_px, sz=o.target_sz,
-                         is_buy=o.is_buy, reason=a.reason, book=f"{self.market.best_bid}@{self.market.best_ask}")
+                if not self._quiet:
+                    log.info("cancel", coin=self.coin, cloid=a.cloid, oid=o.oid, px=o.target_px, sz=o.target_sz,
+                             is_buy=o.is_buy, reason=a.reason, book=f"{self.market.best_bid}@{self.market.best_ask}")
         self._update_extremes()
-        return plan.actions
+        return acts
 
     def _send_cancel(self, o: TrackedOrder, ts: float, reason: str) -> CancelOrder:
         self.tracker.on_cancel_sent(o.cloid, ts, reason)
         self.recorder.on_cancel(reason)
         self.log.info("cancel", coin=self.coin, cloid=o.cloid, oid=o.oid, px=o.target_px, sz=o.target_sz,
                       is_buy=o.is_buy, reason=reason)
-        return CancelOrder(coin=self.coin, cloid=o.cloid, reason=reason)
+        # An order known by oid only (foreign, no cloid) is addressed by its oid; cloid is our placeholder.
+        oid = o.oid if o.cloid in self._by_oid else None
+        return CancelOrder(coin=self.coin, cloid=o.cloid, reason=reason, oid=oid)
 
     def _kill_actions(self, ts: float) -> list[VenueAction]:
         """While killed: cancel whatever is live and not already being cancelled; flatten if configured."""
@@ -706,6 +730,12 @@ class EngineCore:
         self._update_persist(ts)
 
     # ---- small helpers --------------------------------------------------------------------------------------
+    @staticmethod
+    def _placeholder_cloid(oid: int) -> str:
+        """Deterministic cloid for a venue order without one (the same oid maps to the same placeholder across
+        syncs). The all-zero high half never occurs in our own cloids (their prefix mixes the start time in)."""
+        return "0x" + f"{0:016x}{oid & (2**64 - 1):016x}"
+
     def _new_cloid(self) -> str:
         self._cloid_n += 1
         return "0x" + f"{self._cloid_prefix:016x}{self._cloid_n:016x}"

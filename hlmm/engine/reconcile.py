@@ -85,30 +85,28 @@ def _cancel(o: TrackedOrder, reason: str) -> _Work:
     return _Work("cancel", o.is_buy, reason, order=o)
 
 
-def _within(o: TrackedOrder, q: Quote, tol_bps: float, size_tol: float) -> bool:
-    return abs(o.target_px - q.px) <= q.px * tol_bps * 1e-4 + _EPS and abs(o.target_sz - q.sz) <= (
-        size_tol * q.sz + _EPS
-    )
-
-
 def _match_side(
     targets: Sequence[Quote], cands: list[TrackedOrder], params: RequoteParams, is_buy: bool
 ) -> tuple[list[_Work | None], list[_Work], list[_Work], int]:
     """Per level: the work for that target (None when kept); stray cancels inside / outside the ladder."""
     tol, stol = params.tolerance_bps, params.size_tolerance
-    free = list(cands)
+    # (order, target px, target sz), read once: the properties would otherwise be re-read per target.
+    free = [(o, o.target_px, o.target_sz) for o in cands]
     per_level: list[_Work | None] = []
     unmatched: list[int] = []
     kept = 0
     for i, q in enumerate(targets):
-        best, best_d = None, 0.0
-        for o in free:
-            if _within(o, q, tol, stol):
-                d = abs(o.target_px - q.px)
-                if best is None or d < best_d:
-                    best, best_d = o, d
-        if best is not None:
-            free.remove(best)
+        qpx, qsz = q.px, q.sz
+        # Keep when |price diff| <= tolerance_bps of the target and |size diff| <= size_tolerance of it.
+        px_tol = qpx * tol * 1e-4 + _EPS
+        sz_tol = stol * qsz + _EPS
+        best_j, best_d = -1, 0.0
+        for j, (_, tpx, tsz) in enumerate(free):
+            d = abs(tpx - qpx)
+            if d <= px_tol and abs(tsz - qsz) <= sz_tol and (best_j < 0 or d < best_d):
+                best_j, best_d = j, d
+        if best_j >= 0:
+            del free[best_j]
             per_level.append(None)
             kept += 1
         else:
@@ -117,19 +115,24 @@ def _match_side(
     # Re-use resting orders (cancel-replace) for unmatched targets, closest price first.
     for i in unmatched:
         q = targets[i]
-        movable = [o for o in free if o.acked and o.modify is None and not o.cancel_pending and o.tif == Tif.ALO]
-        if not movable:
+        qpx = q.px
+        best_j, best_d = -1, 0.0
+        for j, (o, _, _) in enumerate(free):
+            if o.acked and o.modify is None and not o.cancel_pending and o.tif == Tif.ALO:
+                d = abs(o.px - qpx)
+                if best_j < 0 or d < best_d:
+                    best_j, best_d = j, d
+        if best_j < 0:
             continue
-        o = min(movable, key=lambda x: abs(x.px - q.px))
-        free.remove(o)
-        moved_bps = abs(o.px - q.px) / q.px * 1e4
+        o = free.pop(best_j)[0]
+        moved_bps = abs(o.px - qpx) / qpx * 1e4
         why = R_STALE if moved_bps > tol else "size"
-        per_level[i] = _Work("modify", is_buy, f"{why} ({o.px}->{q.px}, {o.target_sz}->{q.sz})", quote=q, order=o)
+        per_level[i] = _Work("modify", is_buy, f"{why} ({o.px}->{qpx}, {o.target_sz}->{q.sz})", quote=q, order=o)
     inside: list[_Work] = []
     outside: list[_Work] = []
     best_px = targets[0].px if targets else None
-    for o in free:
-        is_inside = best_px is not None and (o.target_px > best_px if is_buy else o.target_px < best_px)
+    for o, tpx, _ in free:
+        is_inside = best_px is not None and (tpx > best_px if is_buy else tpx < best_px)
         if is_inside:
             inside.append(_cancel(o, R_STALE))
         else:
