@@ -1,5 +1,10 @@
 """Logging: structlog to JSON lines in a rotating file, readable lines (or nothing) on the console.
 
+The file sink is cheap for the caller: the event dict is built and redacted in the calling thread, then handed to a
+writer thread through a queue; the writer renders JSON into a 64 KiB buffered file and flushes every
+``flush_interval_s``, at once for ERROR and above, on ``handler.flush()``, at ``configure_logging`` again, at
+interpreter exit and on SIGTERM (when nobody else handles it): a clean exit or a kill loses no line.
+
 Secrets never reach a sink: :func:`redact_secrets` runs before any renderer and masks fields named like
 secrets (``signature``, ``private_key``, ...) and any string that looks like a raw private key
 (``0x`` + 64 hex digits). Transaction hashes have the same shape and are masked too: a false positive
@@ -8,10 +13,16 @@ costs a hash in the log, a false negative would leak a key.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
 import logging.handlers
+import os
+import queue
 import re
+import signal
 import sys
+import threading
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any, Literal
@@ -43,14 +54,157 @@ def _redact_value(v: Any, depth: int = 0) -> Any:
     return v
 
 
+_PLAIN = frozenset({int, float, bool, type(None)})  # values that cannot hold a key: skip them fast (hot path)
+
+
 def redact_secrets(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: mask secret-named fields and key-shaped strings anywhere in the event."""
-    for k in list(event_dict.keys()):
+    for k, v in list(event_dict.items()):
         if str(k).lower() in SECRET_KEYS:
             event_dict[k] = REDACTED
-        else:
-            event_dict[k] = _redact_value(event_dict[k])
+        elif type(v) not in _PLAIN:
+            event_dict[k] = _redact_value(v)
     return event_dict
+
+
+def _no_caller(*_a: Any, **_kw: Any) -> tuple[str, int, str, None]:
+    return "(unknown file)", 0, "(unknown function)", None
+
+
+class _BufferedRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """RotatingFileHandler without a flush (syscall) per record and without formatting each record twice to decide
+    on rollover (the stdlib does both). Only the writer thread calls it."""
+
+    BUFFER = 1 << 16
+
+    def __init__(self, filename: Path, max_bytes: int, backups: int) -> None:
+        super().__init__(filename, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+        self._size = self.stream.tell() if self.stream is not None else 0
+
+    def _open(self) -> Any:
+        return open(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors,
+                    buffering=self.BUFFER)
+
+    def doRollover(self) -> None:
+        super().doRollover()
+        self._size = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + "\n"
+            n = len(line.encode("utf-8")) if not line.isascii() else len(line)
+            if self.maxBytes > 0 and self._size > 0 and self._size + n > self.maxBytes:
+                self.doRollover()
+            if self.stream is None:
+                self.stream = self._open()
+            self.stream.write(line)
+            self._size += n
+        except Exception:
+            self.handleError(record)
+
+
+_FLUSH = object()  # marker: flush the file, then set the Event that follows it
+_STOP = object()
+
+
+class _QueueFileSink(logging.Handler):
+    """The caller-side handler: enqueue the record (already redacted) for the writer thread. ``flush()`` waits until
+    everything enqueued before it is on disk; ``close()`` drains, flushes and stops the thread."""
+
+    def __init__(self, target: logging.Handler, flush_interval_s: float) -> None:
+        super().__init__()
+        self.target = target
+        self.flush_interval_s = flush_interval_s
+        # SimpleQueue.put is reentrant: safe from a signal handler that interrupts a put.
+        self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="hlmm-log-writer", daemon=True)
+        self._thread.start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._closed:
+            return
+        self._q.put(record)
+        if record.levelno >= logging.ERROR:
+            self._q.put(_FLUSH)
+            self._q.put(None)
+
+    def flush(self) -> None:
+        if self._closed or not self._thread.is_alive():
+            return
+        done = threading.Event()
+        self._q.put(_FLUSH)
+        self._q.put(done)
+        done.wait(5.0)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._q.put(_STOP)
+            self._thread.join(5.0)
+        super().close()
+
+    def _run(self) -> None:
+        tgt = self.target
+        dirty = False
+        while True:
+            try:
+                item = self._q.get(timeout=self.flush_interval_s)
+            except queue.Empty:
+                if dirty:
+                    tgt.flush()
+                    dirty = False
+                continue
+            if item is _STOP:
+                tgt.flush()
+                tgt.close()
+                return
+            if item is _FLUSH:
+                done = self._q.get()
+                tgt.flush()
+                dirty = False
+                if isinstance(done, threading.Event):
+                    done.set()
+                continue
+            tgt.handle(item)
+            dirty = True
+
+
+_SINKS: list[_QueueFileSink] = []
+
+
+def flush_logs() -> None:
+    """Write every buffered log line to disk now."""
+    for h in list(_SINKS):
+        h.flush()
+
+
+def close_logs() -> None:
+    """Flush and stop the file writers (idempotent; registered at exit)."""
+    while _SINKS:
+        h = _SINKS.pop()
+        with contextlib.suppress(Exception):
+            logging.getLogger(_LOGGER_NAME).removeHandler(h)
+        h.close()
+
+
+atexit.register(close_logs)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    """Default SIGTERM kills without running atexit: flush the log first, then die by the same signal."""
+    close_logs()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _install_sigterm_flush() -> None:
+    # Only where nobody else handles SIGTERM (runners replace it with their own clean shutdown while they run).
+    if threading.current_thread() is not threading.main_thread():
+        return
+    with contextlib.suppress(ValueError, OSError):
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def _shared_processors() -> list[Any]:
@@ -70,20 +224,28 @@ def configure_logging(
     level: str = "INFO",
     max_bytes: int = 20_000_000,
     backups: int = 5,
+    flush_interval_s: float = 0.5,
 ) -> Path | None:
     """Configure structlog once per process. Returns the JSON log path (None when no file sink).
 
-    ``console="quiet"`` keeps the terminal free for a live UI (only warnings and above are printed).
+    ``console="quiet"`` keeps the terminal free for a live UI (only warnings and above are printed). File lines are
+    written by a background thread and reach the disk within ``flush_interval_s`` (see the module docstring).
     """
     lvl = logging.getLevelName(level.upper())
     if not isinstance(lvl, int):
         raise ValueError(f"unknown log level {level!r}")
+    if not flush_interval_s > 0:
+        raise ValueError(f"flush_interval_s must be > 0, got {flush_interval_s!r}")
     root = logging.getLogger(_LOGGER_NAME)
     for h in list(root.handlers):
         root.removeHandler(h)
         h.close()
+        if h in _SINKS:
+            _SINKS.remove(h)
     root.setLevel(lvl)
     root.propagate = False
+    # Our renderers never print the caller's file/line; the stdlib would walk the stack for it on every record.
+    root.findCaller = _no_caller  # type: ignore[method-assign]
 
     pre_chain = _shared_processors()
     path: Path | None = None
@@ -91,7 +253,7 @@ def configure_logging(
         d = Path(log_dir)
         d.mkdir(parents=True, exist_ok=True)
         path = d / file_name
-        fh = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+        fh = _BufferedRotatingFileHandler(path, max_bytes, backups)
         fh.setFormatter(
             structlog.stdlib.ProcessorFormatter(
                 processors=[
@@ -103,7 +265,11 @@ def configure_logging(
             )
         )
         fh.setLevel(lvl)
-        root.addHandler(fh)
+        sink = _QueueFileSink(fh, flush_interval_s)
+        sink.setLevel(lvl)
+        _SINKS.append(sink)
+        root.addHandler(sink)
+        _install_sigterm_flush()
 
     ch = logging.StreamHandler(sys.stderr)
     ch.setFormatter(
