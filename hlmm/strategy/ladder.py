@@ -479,6 +479,44 @@ def _glft(gamma: float, delta: float, sigma: float, a: float, kappa: float) -> G
     return g
 
 
+# The last priced and sized side, per side: a cycle triggered by an order event (cancel, reject) often sees the
+# same fair price, estimates and position as the one before, hence the same quotes. Keyed by every input of
+# _side_prices/_side_quotes (instrument and params by identity: they are immutable).
+_SIDE_LAST: dict[bool, tuple[object, ...]] = {}
+
+
+def _side(
+    inst: Instrument,
+    params: StrategyParams,
+    is_buy: bool,
+    fair: float,
+    hs: float,
+    skew: float,
+    eff_lots: int,
+    frac_lots: int,
+    room_lots: int,
+    dropped: list[str],
+    memo: _Memo,
+) -> list[Quote]:
+    """One side's quotes (prices, then sizes) for the given spread and skew, reusing the last identical side."""
+    # copysign: -0.0 == 0.0 but the reason prints the sign of the skew
+    key = (inst, params, fair, hs, skew, math.copysign(1.0, skew), eff_lots, frac_lots, room_lots)
+    last = _SIDE_LAST.get(is_buy)
+    if last is not None and last[0] is inst and last[1] is params and last[2:9] == key[2:]:
+        dropped.extend(last[10])  # type: ignore[arg-type]
+        return last[9]  # type: ignore[return-value]
+    n0 = len(dropped)
+    if is_buy:
+        lv, cut = _side_prices(inst, True, fair, hs + skew, params, eff_lots, dropped, memo)
+        why = f"fair={fair:.8g} hs={hs:.3f}bp skew={skew:+.3f}bp"
+    else:
+        lv, cut = _side_prices(inst, False, fair, hs - skew, params, eff_lots, dropped, memo)
+        why = f"fair={fair:.8g} hs={hs:.3f}bp skew={-skew:+.3f}bp"
+    quotes = _side_quotes(inst, is_buy, lv, params, eff_lots, frac_lots, room_lots, why, dropped, cut, memo)
+    _SIDE_LAST[is_buy] = (*key, quotes, tuple(dropped[n0:]))
+    return quotes
+
+
 def compute_ladder(
     inst: Instrument,
     params: StrategyParams,
@@ -563,17 +601,9 @@ def compute_ladder(
     bids: list[Quote] = []
     asks: list[Quote] = []
     if room_bid > 0:
-        lv, cut = _side_prices(inst, True, fair, hs + skew, params, eff_lots, dropped, memo)
-        bids = _side_quotes(
-            inst, True, lv, params, eff_lots, frac_lots, room_bid, f"fair={fair:.8g} hs={hs:.3f}bp skew={skew:+.3f}bp",
-            dropped, cut, memo,
-        )
+        bids = _side(inst, params, True, fair, hs, skew, eff_lots, frac_lots, room_bid, dropped, memo)
     if room_ask > 0:
-        lv, cut = _side_prices(inst, False, fair, hs - skew, params, eff_lots, dropped, memo)
-        asks = _side_quotes(
-            inst, False, lv, params, eff_lots, frac_lots, room_ask,
-            f"fair={fair:.8g} hs={hs:.3f}bp skew={-skew:+.3f}bp", dropped, cut, memo,
-        )
+        asks = _side(inst, params, False, fair, hs, skew, eff_lots, frac_lots, room_ask, dropped, memo)
 
     cap_base = _size(inst, frac_lots, memo)
     bids, d = apply_bbo_guard(inst, bids, True, bb, ba, cap_base)
