@@ -113,9 +113,12 @@ async def run_bot(st: ServerThread, cfg: Any, duration_s: float, log: RecLog, ki
     from hlmm.engine.live_runner import run_live
 
     wallet = Wallet.from_key(KEY)
-    return await run_live(cfg, COIN, mode="live", network="local", duration_s=duration_s, kill_store=kill_store,
-                          log=log, wallet=wallet, out=lambda s: None, stop=stop,
-                          binance_base_url=st.url.replace("http", "ws") + "/binance", timer_interval_s=0.25)
+    # Bounded: a bot that fails to stop fails its test instead of hanging the suite (start-up + shutdown slack).
+    return await asyncio.wait_for(
+        run_live(cfg, COIN, mode="live", network="local", duration_s=duration_s, kill_store=kill_store, log=log,
+                 wallet=wallet, out=lambda s: None, stop=stop,
+                 binance_base_url=st.url.replace("http", "ws") + "/binance", timer_interval_s=0.25),
+        duration_s + 60.0)
 
 
 def server_records(st: ServerThread, addr: str) -> dict[str, Any]:

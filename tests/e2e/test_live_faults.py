@@ -161,6 +161,7 @@ def test_dead_man_cancels_when_bot_goes_silent(tmp_path):
         finally:
             if proc.poll() is None:
                 proc.kill()
+                proc.wait(10)  # reap it: no zombie left behind
             mon.stop()
         rec = server_records(st, ADDR)
         assert rec["resting"] == 0
