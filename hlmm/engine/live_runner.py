@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from hlmm.config import Config, ConfigError
+from hlmm.config import Config
 from hlmm.engine.runner import MetricsHook, RunnerError, count_resting, kill_reason, persist_kill, start_metrics
 from hlmm.engine.summary import RunStats, SummaryError, build_summary
 from hlmm.market.events import Bbo, BookSnapshot, MarketEvent, RefQuote
@@ -60,16 +60,6 @@ def network_urls(cfg: Config, network: Network) -> tuple[str, str, bool]:
         raise RunnerError(f"unknown network {network!r}; choose mainnet, testnet or local")
     base = NETWORK_URLS[network]
     return base, ws_url_for(base), network == "mainnet"
-
-
-def engine_config(cfg: Config, coin: str, binance_symbol: str | None) -> Any:
-    """The coin's config with the *resolved* reference symbol (or 'off'), so the engine uses exactly what runs."""
-    try:
-        cc = cfg.coin(coin)
-    except ConfigError as e:
-        raise RunnerError(str(e)) from None
-    ref = cc.reference.model_copy(update={"binance_symbol": binance_symbol or "off"})
-    return cc.model_copy(update={"reference": ref})
 
 
 def load_wallet(cfg: Config) -> Any:
@@ -177,8 +167,9 @@ async def run_live(
                 raise RunnerError("not confirmed by the operator; nothing was sent")
         start_ts = clock()
         kill_state = kill_store.load() if kill_store is not None else None
-        engine = EngineCore(coin, inst, engine_config(cfg, coin, sym), start_ts, kill_state=kill_state, log=log,
-                            foreign_orders=cfg.run.foreign_orders)
+        # The engine uses exactly the reference symbol that runs (resolved above), or none ("off").
+        engine = EngineCore(coin, inst, cfg.coin(coin), start_ts, kill_state=kill_state, log=log,
+                            foreign_orders=cfg.run.foreign_orders, ref_symbol=sym or "off")
         metrics = start_metrics(metrics_port if metrics_port is not None else cfg.run.metrics_port, logger)
         if metrics is not None:
             out(f"metrics: http://127.0.0.1:{metrics.port}/metrics")

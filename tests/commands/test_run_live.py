@@ -62,6 +62,8 @@ async def test_paper_session_on_live_data(tmp_path) -> None:
     assert fake.actions == []  # paper never signs anything
     assert res.stats.first_quote_ts is not None  # quoted on the live feed (simulated fills)
     assert any("reference feed: off" in line for line in out)
+    assert res.engine.ref_symbol is None and res.engine.ref_signal is None  # the engine runs what was resolved
+    assert res.engine.foreign_orders == "cancel"
 
 
 async def test_live_session_signed_orders_and_clean_shutdown(tmp_path) -> None:

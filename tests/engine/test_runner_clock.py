@@ -229,3 +229,13 @@ def test_trades_do_not_move_the_mid_series() -> None:
     res = run_backtest(MarketSource(COIN, events, start_ts=1000.0, description="fake"), cfg, engine=FakeEngine(),
                        exchange=FakeExchange())
     assert res.stats.mid_px == [100.5, 101.5]
+
+
+def test_build_engine_takes_foreign_orders_policy_from_config() -> None:
+    from hlmm.config import load_config
+    from hlmm.engine.runner import build_engine
+    from hlmm.market.instrument import default_registry
+
+    cfg = load_config(None, ["run.foreign_orders=adopt"])
+    eng = build_engine(cfg, "BTC", default_registry(), 1_750_000_000.0, None, None)
+    assert eng.foreign_orders == "adopt"
