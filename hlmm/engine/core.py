@@ -370,11 +370,16 @@ class EngineCore:
         if ev.coin != self.coin:
             self.n_foreign_events += 1
             return []
-        self.tracker.on_cancelled(ev)
+        o = self.tracker.on_cancelled(ev)
         self._update_extremes()
         self._resting_changed(ev.ts)
         if ev.reason != "requested":
             self.log.info("cancelled_by_venue", coin=self.coin, cloid=ev.cloid, oid=ev.oid, reason=ev.reason)
+        if o is not None and o.terminal is None and ev.oid in o.old_oids:
+            # The old leg of our own cancel-replace left the book (or a late copy of that event): expected, and the
+            # replacement is still pending (its reject, if any, triggers a cycle). Nothing to requote for: only the
+            # usual triggers (price move, timer, crossing) apply. This was ~30% of all quote cycles in a backtest.
+            return self._maybe_cycle(ev.ts)
         self.requote.note_event("cancel")
         return self._maybe_cycle(ev.ts)
 
