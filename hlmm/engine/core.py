@@ -747,8 +747,9 @@ class EngineCore:
 
     def _update_extremes(self) -> None:
         hi, lo = -_INF, _INF
+        alo = Tif.ALO
         for o in self.tracker.live(self.coin):
-            if o.cancel_pending or o.tif != Tif.ALO:
+            if o.cancel_pending or o.tif != alo:
                 continue
             px = o.target_px
             if o.is_buy:
