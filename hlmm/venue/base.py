@@ -99,7 +99,7 @@ class OrderCancelled:
     ts: float
     coin: str
     cloid: str
-    oid: int
+    oid: int | None  # None when the order never reached the venue
     reason: str = "requested"
 
 

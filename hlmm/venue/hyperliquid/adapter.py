@@ -947,7 +947,7 @@ class HyperliquidVenue:
         if o is not None and o.oid == oid:
             o.remaining = 0.0
             o.changed_ts = self._clock()
-        self._emit(OrderCancelled(self._clock(), coin, cloid, oid, reason))  # type: ignore[arg-type]  # oid None ok
+        self._emit(OrderCancelled(self._clock(), coin, cloid, oid, reason))
 
     def _emit_rejected(self, coin: str, cloid: str, reason: RejectReason, message: str) -> None:
         o = self._orders.get(cloid)
