@@ -31,6 +31,7 @@ from collections import deque
 from hlmm.estimators.params import EstimatorParams
 
 _SIDES = ("B", "A")
+_INF = math.inf
 
 
 def _np_sum(a: list[float]) -> float:
@@ -95,17 +96,19 @@ class IntensityEstimator:
     ) -> None:
         """A public trade at engine time ``ts``; ``mid`` is the mid just before it. ``ts_exchange`` (optional)
         groups the fills of one aggressive order. Raises ValueError for bad input."""
-        if not math.isfinite(ts):
+        # Chained comparisons: NaN and +-inf fail them (same checks as math.isfinite, without the calls).
+        if not -_INF < ts < _INF:
             raise ValueError(f"ts must be finite, got {ts!r}")
-        if not (math.isfinite(px) and px > 0.0):
+        if not 0.0 < px < _INF:
             raise ValueError(f"trade px must be finite and > 0, got {px!r}")
-        if not (math.isfinite(sz) and sz > 0.0):
+        if not 0.0 < sz < _INF:
             raise ValueError(f"trade sz must be finite and > 0, got {sz!r}")
-        if not (math.isfinite(mid) and mid > 0.0):
+        if not 0.0 < mid < _INF:
             raise ValueError(f"mid must be finite and > 0, got {mid!r}")
         if side not in _SIDES:
             raise ValueError(f"trade side must be 'B' or 'A', got {side!r}")
-        self.on_time(ts)
+        if ts > self._now:
+            self.on_time(ts)
         if self._obs_start is None:
             self._obs_start = ts
         d = abs(px - mid) / mid
