@@ -110,9 +110,6 @@ class EngineCore:
         self.start_ts = start_ts
         self.foreign_orders = foreign_orders
         self.log = log if log is not None else _NullLog()
-        # Decision logs are built only for a real logger: their kwargs (f-strings, counts) cost more than the
-        # decision itself in a backtest without logs.
-        self._quiet = isinstance(self.log, _NullLog)
         self.market = MarketState(coin)
         self.estimators = Estimators(cfg.estimators, start_ts)
         self.kill_switch = KillSwitch(cfg.risk, kill_state)
@@ -172,6 +169,12 @@ class EngineCore:
             reason = self.kill_switch.state.reason or "killed"
             self.recorder.on_kill(start_ts, reason)
             self.log.warning("kill", coin=coin, reason=reason, latched=True, detail="restarted with a latched kill")
+
+    @property
+    def _quiet(self) -> bool:
+        """No logger injected: decision-log kwargs (f-strings, counts) are not built at all; in a backtest without
+        logs they cost more than the decisions. Checked per use, so a logger assigned later is honoured."""
+        return type(self.log) is _NullLog
 
     # ---- read-only views ----------------------------------------------------------------------------------
     @property
@@ -350,10 +353,11 @@ class EngineCore:
         self._update_extremes()
         self._resting_changed(ev.ts)
         self.recorder.on_rejection(str(ev.reason))
-        self.log.info(
-            "reject", coin=self.coin, cloid=ev.cloid, reason=str(ev.reason), message=ev.message, px=px, sz=sz,
-            book=f"{self.market.best_bid}@{self.market.best_ask}",
-        )
+        if not self._quiet:
+            self.log.info(
+                "reject", coin=self.coin, cloid=ev.cloid, reason=str(ev.reason), message=ev.message, px=px, sz=sz,
+                book=f"{self.market.best_bid}@{self.market.best_ask}",
+            )
         d = self.kill_switch.record_rejection(ev.ts)
         if d is not None:
             self._on_killed(ev.ts, d)
@@ -373,7 +377,7 @@ class EngineCore:
         o = self.tracker.on_cancelled(ev)
         self._update_extremes()
         self._resting_changed(ev.ts)
-        if ev.reason != "requested":
+        if ev.reason != "requested" and not self._quiet:
             self.log.info("cancelled_by_venue", coin=self.coin, cloid=ev.cloid, oid=ev.oid, reason=ev.reason)
         if o is not None and o.terminal is None and ev.oid in o.old_oids:
             # The old leg of our own cancel-replace left the book (or a late copy of that event): expected, and the
@@ -410,11 +414,12 @@ class EngineCore:
         mid_f = mid if mid is not None else math.nan
         self.recorder.fills.append((f.ts, f.is_buy, f.px, f.sz, f.fee, f.is_maker, mid_f))
         self.recorder.on_position(f.ts, pos)
-        self.log.info(
-            "fill", coin=self.coin, cloid=f.cloid, oid=f.oid, tid=f.tid, side="B" if f.is_buy else "A", px=f.px,
-            sz=f.sz, fee=f.fee, maker=f.is_maker, remaining=f.remaining, position=pos,
-            pnl=None if mid is None else round(self.portfolio.pnl_total(mid), 6),
-        )
+        if not self._quiet:
+            self.log.info(
+                "fill", coin=self.coin, cloid=f.cloid, oid=f.oid, tid=f.tid, side="B" if f.is_buy else "A", px=f.px,
+                sz=f.sz, fee=f.fee, maker=f.is_maker, remaining=f.remaining, position=pos,
+                pnl=None if mid is None else round(self.portfolio.pnl_total(mid), 6),
+            )
         if self.kill_switch.killed:
             return self._kill_actions(f.ts)
         self.requote.note_event("fill")
@@ -682,8 +687,9 @@ class EngineCore:
     def _send_cancel(self, o: TrackedOrder, ts: float, reason: str) -> CancelOrder:
         self.tracker.on_cancel_sent(o.cloid, ts, reason)
         self.recorder.on_cancel(reason)
-        self.log.info("cancel", coin=self.coin, cloid=o.cloid, oid=o.oid, px=o.target_px, sz=o.target_sz,
-                      is_buy=o.is_buy, reason=reason)
+        if not self._quiet:
+            self.log.info("cancel", coin=self.coin, cloid=o.cloid, oid=o.oid, px=o.target_px, sz=o.target_sz,
+                          is_buy=o.is_buy, reason=reason)
         # An order known by oid only (foreign, no cloid) is addressed by its oid; cloid is our placeholder.
         oid = o.oid if o.cloid in self._by_oid else None
         return CancelOrder(coin=self.coin, cloid=o.cloid, reason=reason, oid=oid)
