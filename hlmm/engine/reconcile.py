@@ -88,18 +88,10 @@ def _cancel(o: TrackedOrder, reason: str) -> _Work:
 def _match_side(
     targets: Sequence[Quote], cands: list[TrackedOrder], params: RequoteParams, is_buy: bool
 ) -> tuple[list[_Work | None], list[_Work], list[_Work], int]:
-    """Per level: the work for that target (None when kept); stray cancels inside / outside the ladder.
-
-    A target keeps the free order closest in price among those within ``tolerance_bps`` in price and
-    ``size_tolerance`` in size (the first such in ``cands`` order on ties); targets are served inner first."""
+    """Per level: the work for that target (None when kept); stray cancels inside / outside the ladder."""
     tol, stol = params.tolerance_bps, params.size_tolerance
-    # (order, target px, target sz), read once; free[j] is None once taken. Most kept orders sit exactly at their
-    # target price: an exact-price index finds them without scanning (distance 0 is the minimum, and the index
-    # keeps cands order, so the first eligible entry is the one a scan would pick).
-    free: list[tuple[TrackedOrder, float, float] | None] = [(o, o.target_px, o.target_sz) for o in cands]
-    at_px: dict[float, list[int]] = {}
-    for j, e in enumerate(free):
-        at_px.setdefault(e[1], []).append(j)  # type: ignore[index]
+    # (order, target px, target sz), read once: the properties would otherwise be re-read per target.
+    free = [(o, o.target_px, o.target_sz) for o in cands]
     per_level: list[_Work | None] = []
     unmatched: list[int] = []
     kept = 0
@@ -108,22 +100,13 @@ def _match_side(
         # Keep when |price diff| <= tolerance_bps of the target and |size diff| <= size_tolerance of it.
         px_tol = qpx * tol * 1e-4 + _EPS
         sz_tol = stol * qsz + _EPS
-        best_j = -1
-        for j in at_px.get(qpx, ()):
-            e = free[j]
-            if e is not None and abs(e[2] - qsz) <= sz_tol:
-                best_j = j
-                break
-        if best_j < 0:
-            best_d = 0.0
-            for j, e in enumerate(free):
-                if e is None:
-                    continue
-                d = abs(e[1] - qpx)
-                if d <= px_tol and abs(e[2] - qsz) <= sz_tol and (best_j < 0 or d < best_d):
-                    best_j, best_d = j, d
+        best_j, best_d = -1, 0.0
+        for j, (_, tpx, tsz) in enumerate(free):
+            d = abs(tpx - qpx)
+            if d <= px_tol and abs(tsz - qsz) <= sz_tol and (best_j < 0 or d < best_d):
+                best_j, best_d = j, d
         if best_j >= 0:
-            free[best_j] = None
+            del free[best_j]
             per_level.append(None)
             kept += 1
         else:
@@ -134,28 +117,21 @@ def _match_side(
         q = targets[i]
         qpx = q.px
         best_j, best_d = -1, 0.0
-        for j, e in enumerate(free):
-            if e is None:
-                continue
-            o = e[0]
+        for j, (o, _, _) in enumerate(free):
             if o.acked and o.modify is None and not o.cancel_pending and o.tif == Tif.ALO:
                 d = abs(o.px - qpx)
                 if best_j < 0 or d < best_d:
                     best_j, best_d = j, d
         if best_j < 0:
             continue
-        o = free[best_j][0]  # type: ignore[index]
-        free[best_j] = None
+        o = free.pop(best_j)[0]
         moved_bps = abs(o.px - qpx) / qpx * 1e4
         why = R_STALE if moved_bps > tol else "size"
         per_level[i] = _Work("modify", is_buy, f"{why} ({o.px}->{qpx}, {o.target_sz}->{q.sz})", quote=q, order=o)
     inside: list[_Work] = []
     outside: list[_Work] = []
     best_px = targets[0].px if targets else None
-    for e in free:
-        if e is None:
-            continue
-        o, tpx, _ = e
+    for o, tpx, _ in free:
         is_inside = best_px is not None and (tpx > best_px if is_buy else tpx < best_px)
         if is_inside:
             inside.append(_cancel(o, R_STALE))
