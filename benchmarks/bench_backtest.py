@@ -5,6 +5,7 @@
     python benchmarks/bench_backtest.py --engine null   # runner + simulated exchange only (attribution)
 
 Target: >= 200k events/s on one core with the full strategy. Speed is measured here, never asserted in tests.
+Per-component costs (ladder, reconcile, estimators): ``benchmarks/bench_components.py``.
 """
 
 from __future__ import annotations
@@ -138,6 +139,10 @@ def main() -> int:
     print(f"  fills {s['n_fills']:,}, orders placed {s['n_orders_placed']:,}, modified {s['n_orders_modified']:,}, "
           f"cancelled {s['n_orders_cancelled']:,}, pnl {s['pnl_total']:.2f} USD, "
           f"balanced {s['pnl_check']['balanced']}, kill {s['kill']}")
+    rec = getattr(res.engine, "recorder", None)
+    if rec is not None and rec.n_quote_cycles:
+        print(f"  quote cycles {rec.n_quote_cycles:,} (one per {s['n_events'] / rec.n_quote_cycles:.1f} events, "
+              f"{wall / rec.n_quote_cycles * 1e6:,.0f} us of wall time per cycle incl. everything else)")
     if prof:
         st = pstats.Stats(prof, stream=sys.stdout)
         st.sort_stats("tottime").print_stats(20)

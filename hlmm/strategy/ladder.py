@@ -376,6 +376,8 @@ def _side_quotes(
     scale = m.scale
     size_tab = m.size
     quotes: list[Quote] = []
+    px_head = f"px: {price_why} lvl "
+    sz_parts: dict[tuple[float, int, str], str] = {}  # (weight, cap, binding cap) -> why: same on most levels
     cum = 0
     for i in range(n):
         level, px, raw, depth, min_lots = levels[i]
@@ -406,11 +408,11 @@ def _side_quotes(
         sz = size_tab.get(lots)
         if sz is None:
             sz = _size(inst, lots, m)
-        # One f-string: why this price (fair, spread, skew, depth, raw, rounding) and this size (profile, cap).
-        reason = (
-            f"px: {price_why} lvl {level} depth={depth:.3f}bp raw={raw:.8g} {rnd_name}; sz: {profile} w={w:.3g} x "
-            f"{bind} cap {cap / scale:.{szd}f}{extra}{concentrated}"
-        )
+        sz_why = sz_parts.get((w, cap, bind))
+        if sz_why is None:
+            sz_why = sz_parts[(w, cap, bind)] = f"{profile} w={w:.3g} x {bind} cap {cap / scale:.{szd}f}"
+        # Why this price (fair, spread, skew, depth, raw, rounding) and this size (profile, binding cap, raises).
+        reason = f"{px_head}{level} depth={depth:.3f}bp raw={raw:.8g} {rnd_name}; sz: {sz_why}{extra}{concentrated}"
         quotes.append(Quote(is_buy, px, sz, level, reason))
     return quotes
 
