@@ -81,6 +81,21 @@ class _Work:
     order: TrackedOrder | None = None
 
 
+def _interleave(a: list[_Work], b: list[_Work]) -> list[_Work]:
+    """a[0], b[0], a[1], b[1], ... then the rest of the longer list (both are usually empty)."""
+    if not b:
+        return a
+    if not a:
+        return b
+    out: list[_Work] = []
+    for i in range(max(len(a), len(b))):
+        if i < len(a):
+            out.append(a[i])
+        if i < len(b):
+            out.append(b[i])
+    return out
+
+
 def _cancel(o: TrackedOrder, reason: str) -> _Work:
     return _Work("cancel", o.is_buy, reason, order=o)
 
@@ -269,9 +284,7 @@ def reconcile(
         n_ladder_work += 1
 
     # Stale orders inside the new ladder are at more risk than anything else left: cancel them next.
-    for w in itertools.chain.from_iterable(itertools.zip_longest(bid_in, ask_in)):
-        if w is None:
-            continue
+    for w in _interleave(bid_in, ask_in):
         if budget <= 0:
             break
         emit(w)
@@ -298,9 +311,7 @@ def reconcile(
         taken_any = True
     # Note: groups not taken above are deferred to the next cycle (the requote policy re-runs soon).
 
-    for w in itertools.chain.from_iterable(itertools.zip_longest(bid_out, ask_out)):
-        if w is None:
-            continue
+    for w in _interleave(bid_out, ask_out):
         if budget <= 0:
             break
         emit(w)
