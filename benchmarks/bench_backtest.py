@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import cProfile
 import itertools
-import os
-import platform
 import pstats
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from _machine import machine  # the script's directory is on sys.path
 
 from hlmm.config import load_config
 from hlmm.engine.runner import MarketSource, run_backtest
@@ -29,20 +29,6 @@ from hlmm.market.state import MarketState
 from hlmm.sim.synthetic import SyntheticMarket, preset
 
 TARGET = 200_000
-
-
-def machine() -> str:
-    cpu = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return (f"{platform.system()} {platform.machine()}, {cpu or 'unknown cpu'}, {os.cpu_count()} logical cores, "
-            f"Python {platform.python_version()} ({platform.python_implementation()})")
 
 
 def generate(n: int, seed: int) -> list[MarketEvent]:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench_backtest import machine  # the script's directory is on sys.path
+from _machine import machine  # the script's directory is on sys.path
 
 import hlmm.engine.core as core_mod
 from hlmm.config import load_config

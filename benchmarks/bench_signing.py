@@ -7,13 +7,12 @@ Run: ``python benchmarks/bench_signing.py [--number N]``. Two measurements per l
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
-import sys
 import timeit
 from collections.abc import Callable
 
 import eth_account
+from _machine import machine  # the script's directory is on sys.path
 from hyperliquid.utils import signing as sdk
 from hyperliquid.utils.types import Cloid
 
@@ -25,19 +24,6 @@ from hlmm.venue.hyperliquid.wallet import Wallet
 
 KEY = "0x0123456789012345678901234567890123456789012345678901234567890123"
 NONCE = 1_700_000_000_000
-
-
-def machine() -> str:
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{platform.platform()} | CPU: {cpu} | Python {sys.version.split()[0]} ({platform.python_implementation()})"
 
 
 def per_call_us(fn: Callable[[], object], number: int, repeat: int = 5) -> tuple[float, float]:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import platform
 import time
 
 import numpy as np
+from _machine import machine  # the script's directory is on sys.path
 
 from hlmm.config import load_config
 from hlmm.engine.core import EngineCore
@@ -26,17 +26,6 @@ from hlmm.venue.hyperliquid.rest import ExchangeClient
 from hlmm.venue.hyperliquid.wallet import Wallet
 
 KEY = "0x0123456789012345678901234567890123456789012345678901234567890123"
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
@@ -100,7 +89,7 @@ def main() -> None:
                 ack(acts, ev.ts)
             next_timer = ev.ts + 1.0
     a = np.array(lat) * 1e6
-    print(f"machine: {platform.platform()} | CPU: {cpu_model()} | Python {platform.python_version()}")
+    print(f"machine: {machine()}")
     print(f"market events: {n_events}, ticks producing actions: {len(a)}, actions: {n_orders}")
     if len(a):
         print(f"tick-to-signed-order µs: p50 {np.percentile(a, 50):.0f}  p90 {np.percentile(a, 90):.0f}  "
