@@ -15,7 +15,9 @@ class StrategyParams(BaseModel):
     level_spacing_bps: float = Field(5.0, gt=0, description="distance between ladder levels, bps of fair price")
     size_profile: Literal["flat", "linear", "geometric"] = "flat"
     size_decay: float = Field(0.8, gt=0, le=1, description="ratio between consecutive levels (geometric)")
-    min_half_spread_bps: float = Field(1.0, ge=0, description="floor on the half spread")
+    min_half_spread_bps: float = Field(
+        2.0, ge=0, description="floor on the half spread; the default covers the base-tier maker fee (1.5 bp)"
+    )
     max_half_spread_bps: float = Field(200.0, gt=0, description="cap on the half spread")
     use_microprice: bool = False
     ref_weight: float = Field(0.0, ge=0, le=1, description="weight of the reference-feed lead-lag signal")
