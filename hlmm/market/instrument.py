@@ -305,11 +305,11 @@ class InstrumentRegistry:
         self._by_asset[inst.asset] = inst
 
     def get(self, coin: str) -> Instrument:
-        parse_coin(coin)
-        try:
-            return self._by_coin[coin]
-        except KeyError:
-            raise UnknownCoinError(f"unknown coin {coin!r}; known: {sorted(self._by_coin)}") from None
+        inst = self._by_coin.get(coin)
+        if inst is not None:  # hot path: called per order in the simulator
+            return inst
+        parse_coin(coin)  # a malformed name gets InvalidCoinError, a well-formed unknown one UnknownCoinError
+        raise UnknownCoinError(f"unknown coin {coin!r}; known: {sorted(self._by_coin)}")
 
     def by_asset(self, asset: int) -> Instrument:
         try:
