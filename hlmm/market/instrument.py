@@ -305,7 +305,7 @@ class InstrumentRegistry:
         self._by_asset[inst.asset] = inst
 
     def get(self, coin: str) -> Instrument:
-        inst = self._by_coin.get(coin)
+        inst = self._by_coin.get(coin) if isinstance(coin, str) else None
         if inst is not None:  # hot path: called per order in the simulator
             return inst
         parse_coin(coin)  # a malformed name gets InvalidCoinError, a well-formed unknown one UnknownCoinError
