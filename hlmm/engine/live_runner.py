@@ -3,7 +3,8 @@ simulated venue (``paper``).
 
 One websocket carries market channels (l2Book, trades, bbo, activeAssetCtx) and, in live mode, the user channels
 (orderUpdates, userFills, userEvents) for the adapter. Everything that touches the engine runs in one consumer
-coroutine fed by a queue (market events, venue events, timer ticks, stop), so the engine is never re-entered.
+coroutine fed by a queue (market events, venue events, timer ticks, stop), so the engine is never re-entered:
+:func:`hlmm.engine.session.run_session`, the same loop the paper runner runs.
 
 Start-up: resolve the instrument from exchange meta -> Binance symbol (logged: which one, or why off) -> engine
 (kill state restored) -> warm start from ``candleSnapshot`` -> venue start -> snapshot -> ``engine.sync``.
@@ -14,17 +15,15 @@ a timeout, kill state persisted, summary.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from hlmm.config import Config
-from hlmm.engine.runner import MetricsHook, RunnerError, count_resting, kill_reason, persist_kill, start_metrics
+from hlmm.engine.runner import MetricsHook, RunnerError, kill_reason, start_metrics
+from hlmm.engine.session import Item, NullLog, run_session
 from hlmm.engine.summary import RunStats, SummaryError, build_summary
-from hlmm.market.events import Bbo, BookSnapshot, MarketEvent, RefQuote
 from hlmm.market.instrument import InstrumentRegistry
 from hlmm.market.parse import MARKET_CHANNELS, ParseError, parse_ws_message
 
@@ -142,7 +141,7 @@ async def run_live(
     if mode == "live" and wallet is None:
         wallet = load_wallet(cfg)  # before any connection: no key, no start
     rest_url, ws_url, is_mainnet = network_urls(cfg, network)
-    logger = log if log is not None else _NullLog()
+    logger = log if log is not None else NullLog()
     info = InfoClient(rest_url)
     exchange = None
     ws: Any = None
@@ -177,7 +176,7 @@ async def run_live(
         engine.warm_start(candles=candles or None)
         out(f"warm start: {len(candles)} one-minute candles")
 
-        q: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        q: asyncio.Queue[Item] = asyncio.Queue()
         stop = stop or asyncio.Event()
         stats = RunStats(coin, start_ts)
 
@@ -251,140 +250,36 @@ async def run_live(
 
 
 async def _loop(
-    engine: Any, venue: Any, stats: RunStats, q: asyncio.Queue[tuple[str, Any]], stop: asyncio.Event, cfg: Config,
+    engine: Any, venue: Any, stats: RunStats, q: asyncio.Queue[Item], stop: asyncio.Event, cfg: Config,
     coin: str, mode: str, duration_s: float, kill_store: Any, log: Any, install_signals: bool,
     timer_interval_s: float, clock: Callable[[], float], out: Callable[[str], None],
     metrics: MetricsHook | None = None,
 ) -> LiveResult:
-    loop = asyncio.get_running_loop()
-    installed: list[int] = []
-    if install_signals:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
-                installed.append(sig)
-    paper = mode == "paper"
-
-    async def send(actions: list[Any], t: float) -> None:
-        stats.on_actions(actions, t)
-        await venue.submit(actions)
-        if engine.persist_needed:
-            persist_kill(engine, kill_store)
-
-    async def ticker() -> None:
-        while True:
-            await asyncio.sleep(timer_interval_s)
-            q.put_nowait(("t", clock()))
-
-    async def stopper() -> None:
-        await stop.wait()
-        q.put_nowait(("stop", None))
-
-    tasks = [asyncio.create_task(ticker()), asyncio.create_task(stopper())]
-    wall0 = time.perf_counter()
     end_ts = stats.start_ts + duration_s
-    stopped_by = "duration"
-    try:
-        await send(engine.sync(await venue.snapshot(coin)), clock())
-        out(f"{mode} {coin}: running for {duration_s:g} s (Ctrl-C stops and cancels everything)")
-        while True:
-            kind, item = await q.get()
-            if kind == "m":
-                ev: MarketEvent = item
-                if paper:
-                    venue.feed_market(ev)
-                stats.n_events += 1
-                t = type(ev)
-                if t is BookSnapshot and ev.mid is not None:
-                    stats.on_mid(ev.ts, ev.mid)
-                elif t is Bbo and ev.bid_px is not None and ev.ask_px is not None:
-                    stats.on_mid(ev.ts, 0.5 * (ev.bid_px + ev.ask_px))
-                if t is not RefQuote and getattr(ev, "coin", coin) != coin:
-                    continue
-                acts = engine.on_market(ev)
-                if acts:
-                    await send(acts, ev.ts)
-            elif kind == "v":
-                stats.on_venue(item)
-                acts = engine.on_venue(item)
-                if acts:
-                    await send(acts, clock())
-            elif kind == "t":
-                now = item
-                if hasattr(venue, "heartbeat"):
-                    venue.heartbeat(now)
-                acts = engine.on_timer(now)
-                if acts:
-                    await send(acts, now)
-                persist_kill(engine, kill_store)
-                nb, na = count_resting(o for o in engine.tracker.live(coin) if o.acked)
-                stats.on_resting(now, nb, na)
-                if metrics is not None:
-                    budget = getattr(venue, "budget", None)
-                    metrics.update(engine, now, budget_left=budget.remaining if budget is not None else None)
-                if now >= end_ts:
-                    break
-            elif kind == "stop":
-                stopped_by = "signal"
-                break
-    finally:
-        for tk in tasks:
-            tk.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for sig in installed:
-            loop.remove_signal_handler(sig)
-
-    # Shutdown: the engine cancels what it knows; the venue's cancel-all is the backstop (foreign/cloid-less too).
-    await send(engine.shutdown(clock()), clock())
-    try:
-        await venue.cancel_all(coin)
-    except Exception as e:
-        log.error("shutdown_cancel_all_failed", coin=coin, error=str(e))
-    deadline = time.monotonic() + DRAIN_WALL_S
-    while time.monotonic() < deadline:
-        if not engine.tracker.live(coin):
-            break
-        try:
-            kind, item = await asyncio.wait_for(q.get(), timeout=max(0.01, deadline - time.monotonic()))
-        except TimeoutError:
-            break
-        if kind == "v":
-            stats.on_venue(item)
-            acts = engine.on_venue(item)
-            if acts:
-                await send(acts, clock())
-    persist_kill(engine, kill_store)
-    resting_left: int | None = None
-    venue_pos: float | None = None
-    try:
-        snap = await venue.snapshot(coin)
-        resting_left, venue_pos = len(snap.open_orders), snap.position
-    except Exception as e:
-        log.error("final_snapshot_failed", error=str(e))
-    await venue.close()
+    end = await run_session(
+        engine, venue, stats, q, stop, coin=coin, clock=clock, end_ts=end_ts, timer_wall_s=timer_interval_s,
+        resting=lambda: (o for o in engine.tracker.live(coin) if o.acked),
+        drained=lambda: not engine.tracker.live(coin), drain_wall_s=DRAIN_WALL_S, feed_venue=mode == "paper",
+        kill_store=kill_store, log=log, metrics=metrics, install_signals=install_signals,
+        on_synced=lambda: out(f"{mode} {coin}: running for {duration_s:g} s (Ctrl-C stops and cancels everything)"),
+    )
+    snap = end.snapshot
     summary: dict[str, Any] | None
     try:
         summary = build_summary(
             stats, end_ts=min(clock(), end_ts), max_position_usd=cfg.coin(coin).risk.max_position_usd,
-            portfolio=engine.portfolio, kill=kill_reason(engine), wall_s=time.perf_counter() - wall0, mode=mode,
-            venue_position=venue_pos,
-            extra={"stopped_by": stopped_by, "resting_after_shutdown": resting_left,
+            portfolio=engine.portfolio, kill=kill_reason(engine), wall_s=end.wall_s, mode=mode,
+            venue_position=snap.position if snap is not None else None,
+            extra={"stopped_by": end.stopped_by, "resting_after_shutdown": end.resting_after_shutdown,
                    "venue_stats": _venue_stats(venue)},
         )
     except SummaryError as e:
         log.warning("no_summary", error=str(e))
         summary = None
-    return LiveResult(summary=summary, engine=engine, venue=venue, stats=stats, stopped_by=stopped_by,
-                      resting_after_shutdown=resting_left)
+    return LiveResult(summary=summary, engine=engine, venue=venue, stats=stats, stopped_by=end.stopped_by,
+                      resting_after_shutdown=end.resting_after_shutdown)
 
 
 def _venue_stats(venue: Any) -> dict[str, Any]:
     st = getattr(venue, "stats", None)
     return dict(st) if isinstance(st, dict) else {}
-
-
-class _NullLog:
-    def _noop(self, event: str, **kw: Any) -> None:
-        return None
-
-    debug = info = warning = error = _noop

@@ -3,7 +3,8 @@
 The market source is replayed against a clock: simulated time = start + (wall elapsed) x ``speed``.
 A ``speed`` above 1 runs the simulated market faster than real time (the demo uses it to show fills in
 seconds on a sparse market). Everything that touches the engine runs in one consumer coroutine fed by
-a queue (market events, venue events, timer ticks), so the engine is never re-entered.
+a queue (market events, venue events, timer ticks): :func:`hlmm.engine.session.run_session`, the same loop the
+live runner runs, so the engine is never re-entered.
 
 SIGINT/SIGTERM (when ``install_signals``) set the stop event: the engine cancels everything it has, the
 venue cancels all resting orders as a backstop, remaining venue events are drained, then the summary.
@@ -12,8 +13,6 @@ venue cancels all resting orders as a backstop, remaining venue events are drain
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,14 +23,12 @@ from hlmm.engine.runner import (
     MarketSource,
     RunnerError,
     build_engine,
-    count_resting,
     kill_reason,
     peek_start,
-    persist_kill,
     start_metrics,
 )
+from hlmm.engine.session import Item, run_session
 from hlmm.engine.summary import RunStats, build_summary
-from hlmm.market.events import Bbo, BookSnapshot
 from hlmm.report.terminal import View, view_from_engine
 
 DRAIN_WALL_S = 2.0
@@ -107,17 +104,9 @@ async def run_paper(
     stats = RunStats(coin, start_ts)
     max_pos_usd = cfg.coin(coin).risk.max_position_usd
     stop = stop or asyncio.Event()
-    q: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+    q: asyncio.Queue[Item] = asyncio.Queue()
     venue.set_event_sink(lambda ev: q.put_nowait(("v", ev)))
     await venue.start()
-
-    loop = asyncio.get_running_loop()
-    installed: list[int] = []
-    if install_signals:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
-                installed.append(sig)
 
     end_ts = start_ts + duration_s
 
@@ -133,124 +122,40 @@ async def run_paper(
             q.put_nowait(("m", ev))
         q.put_nowait(("end", None))
 
-    async def ticker() -> None:
-        while True:
-            await asyncio.sleep(timer_interval_s / speed)
-            q.put_nowait(("t", clock()))
-
-    async def stopper() -> None:
-        await stop.wait()
-        q.put_nowait(("stop", None))
-
     async def painter() -> None:
         assert ui is not None
         while True:
             ui(view_from_engine(engine, stats, clock(), duration_s=duration_s, note=note))
             await asyncio.sleep(ui_interval_s)
 
-    async def send(actions: list[Any], t: float) -> None:
-        stats.on_actions(actions, t)
-        await venue.submit(actions)
-        if engine.persist_needed:
-            persist_kill(engine, kill_store)
+    def drained() -> bool:
+        return not venue.exchange.open_orders(coin) and q.empty() and venue.exchange.next_time() is None
 
-    metrics = start_metrics(metrics_port, log)
-
-    async def session() -> PaperResult:
-        tasks = [asyncio.create_task(pump()), asyncio.create_task(ticker()), asyncio.create_task(stopper())]
-        if ui is not None:
-            tasks.append(asyncio.create_task(painter()))
-        wall0 = time.perf_counter()
-        stopped_by = "duration"
-        try:
-            await send(engine.sync(await venue.snapshot(coin)), clock())
-            while True:
-                kind, item = await q.get()
-                if kind == "m":
-                    ev = item
-                    venue.feed_market(ev)
-                    stats.n_events += 1
-                    if type(ev) is BookSnapshot or type(ev) is Bbo:
-                        m = ev.mid if type(ev) is BookSnapshot else (
-                            0.5 * (ev.bid_px + ev.ask_px) if ev.bid_px is not None and ev.ask_px is not None else None
-                        )
-                        if m is not None:
-                            stats.on_mid(ev.ts, m)
-                    acts = engine.on_market(ev)
-                    if acts:
-                        await send(acts, ev.ts)
-                elif kind == "v":
-                    stats.on_venue(item)
-                    acts = engine.on_venue(item)
-                    if acts:
-                        await send(acts, clock())
-                elif kind == "t":
-                    t = min(item, end_ts)
-                    acts = engine.on_timer(t)
-                    if acts:
-                        await send(acts, t)
-                    persist_kill(engine, kill_store)
-                    nb, na = count_resting(venue.exchange.open_orders(coin))
-                    stats.on_resting(t, nb, na)
-                    if metrics is not None:
-                        metrics.update(engine, t)
-                    if t >= end_ts:
-                        break
-                elif kind == "end":
-                    break
-                elif kind == "stop":
-                    stopped_by = "signal"
-                    break
-        finally:
-            for tk in tasks:
-                tk.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            for sig in installed:
-                loop.remove_signal_handler(sig)
-
-        # Shutdown: the engine cancels what it knows; the venue cancel-all is the backstop.
-        t_end = min(clock(), end_ts) if stopped_by == "duration" else clock()
-        await send(engine.shutdown(clock()), clock())
-        await venue.cancel_all(coin)
-        deadline = time.monotonic() + DRAIN_WALL_S
-        while time.monotonic() < deadline:
-            try:
-                kind, item = await asyncio.wait_for(q.get(), timeout=max(0.01, deadline - time.monotonic()))
-            except TimeoutError:
-                break
-            if kind == "v":
-                stats.on_venue(item)
-                acts = engine.on_venue(item)
-                if acts:
-                    await send(acts, clock())
-            if not venue.exchange.open_orders(coin) and q.empty() and venue.exchange.next_time() is None:
-                break
-        persist_kill(engine, kill_store)
-        snap = await venue.snapshot(coin)
-        resting_left = len(venue.exchange.open_orders(coin))
-        await venue.close()
-        wall = time.perf_counter() - wall0
+    metrics = None
+    try:
+        metrics = start_metrics(metrics_port, log)
+        end = await run_session(
+            engine, venue, stats, q, stop, coin=coin, clock=clock, end_ts=end_ts, timer_wall_s=timer_interval_s / speed,
+            resting=lambda: venue.exchange.open_orders(coin), drained=drained, drain_wall_s=DRAIN_WALL_S,
+            feed_venue=True, clamp_timer=True, kill_store=kill_store, log=log, metrics=metrics,
+            tasks=(pump, painter) if ui is not None else (pump,), install_signals=install_signals,
+        )
+        snap = end.snapshot
         summary = build_summary(
             stats,
-            end_ts=t_end,
+            end_ts=min(end.t_stop, end_ts) if end.stopped_by == "duration" else end.t_stop,
             max_position_usd=max_pos_usd,
             portfolio=engine.portfolio,
             kill=kill_reason(engine),
-            wall_s=wall,
+            wall_s=end.wall_s,
             mode="paper",
-            venue_position=snap.position,
-            extra={"source": source.description, "speed": speed, "stopped_by": stopped_by,
-                   "resting_after_shutdown": resting_left},
+            venue_position=snap.position if snap is not None else None,
+            extra={"source": source.description, "speed": speed, "stopped_by": end.stopped_by,
+                   "resting_after_shutdown": end.resting_after_shutdown},
         )
-        return PaperResult(summary=summary, engine=engine, venue=venue, stats=stats, stopped_by=stopped_by,
+        return PaperResult(summary=summary, engine=engine, venue=venue, stats=stats, stopped_by=end.stopped_by,
                            metrics_port=metrics.port if metrics is not None else None)
-
-    try:
-        return await session()
     finally:
         await venue.close()  # idempotent; closes the delivery task when the session failed half-way
         if metrics is not None:
             await asyncio.to_thread(metrics.close)
-        for sig in installed:  # also when the session failed before its own cleanup
-            with contextlib.suppress(Exception):
-                loop.remove_signal_handler(sig)

@@ -1,0 +1,192 @@
+"""The async engine session shared by the paper runner and the live runner: one loop, every mode.
+
+Everything that touches the engine runs in this one consumer coroutine, fed by a queue of ``(kind, item)``:
+``("m", MarketEvent)``, ``("v", VenueEvent)``, ``("t", ts)`` (the timer below), ``("stop", None)`` (the stop
+event: SIGINT/SIGTERM when ``install_signals``) and ``("end", None)`` (the market source ran out). So the engine
+is never re-entered.
+
+Start: ``engine.sync(venue snapshot)``. Every timer tick: venue heartbeat (if it has one), ``engine.on_timer``,
+kill state persisted, resting counts and metrics updated; the session ends at ``end_ts`` (timer time).
+Shutdown: the engine cancels what it knows, the venue's ``cancel_all`` is the backstop (foreign/cloid-less orders
+too), venue events are drained until ``drained()`` or ``drain_wall_s``, the kill state is persisted, a final venue
+snapshot is taken and the venue closed. The caller builds its summary from the returned :class:`SessionEnd`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hlmm.engine.runner import MetricsHook, count_resting, persist_kill
+from hlmm.engine.summary import RunStats
+from hlmm.market.events import Bbo, BookSnapshot, MarketEvent, RefQuote
+
+Item = tuple[str, Any]
+
+
+@dataclass(slots=True)
+class SessionEnd:
+    stopped_by: str  # "duration" (end_ts reached or the source ended) or "signal" (the stop event)
+    t_stop: float  # clock() when the loop ended, before the shutdown
+    wall_s: float  # wall seconds from the session start to the venue closed
+    snapshot: Any | None  # the venue's final AccountSnapshot (None when it failed; logged)
+
+    @property
+    def resting_after_shutdown(self) -> int | None:
+        return len(self.snapshot.open_orders) if self.snapshot is not None else None
+
+
+class NullLog:
+    def _noop(self, event: str, **kw: Any) -> None:
+        return None
+
+    debug = info = warning = error = _noop
+
+
+async def run_session(
+    engine: Any,
+    venue: Any,
+    stats: RunStats,
+    q: asyncio.Queue[Item],
+    stop: asyncio.Event,
+    *,
+    coin: str,
+    clock: Callable[[], float],
+    end_ts: float,
+    timer_wall_s: float,
+    resting: Callable[[], Iterable[Any]],
+    drained: Callable[[], bool],
+    drain_wall_s: float,
+    feed_venue: bool = False,
+    clamp_timer: bool = False,
+    kill_store: Any | None = None,
+    log: Any | None = None,
+    metrics: MetricsHook | None = None,
+    tasks: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
+    install_signals: bool = False,
+    on_synced: Callable[[], None] | None = None,
+) -> SessionEnd:
+    """Run ``engine`` against ``venue`` on the events of ``q`` until ``end_ts``, a stop or the end of the source,
+    then shut down (see the module doc).
+
+    ``timer_wall_s``: wall seconds between timer ticks (stamped ``clock()``); with ``clamp_timer`` a tick is
+    stamped no later than ``end_ts``. ``resting()``: the resting orders counted each tick. ``drained()``: true when
+    nothing is left to wait for at shutdown. ``feed_venue``: every market event also goes to
+    ``venue.feed_market`` (a simulated venue). ``tasks``: extra coroutine functions run alongside (a market pump,
+    a UI painter), cancelled when the loop ends."""
+    log = log if log is not None else NullLog()
+    loop = asyncio.get_running_loop()
+    installed: list[int] = []
+    if install_signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+                installed.append(sig)
+
+    async def send(actions: list[Any], t: float) -> None:
+        stats.on_actions(actions, t)
+        await venue.submit(actions)
+        if engine.persist_needed:
+            persist_kill(engine, kill_store)
+
+    async def ticker() -> None:
+        while True:
+            await asyncio.sleep(timer_wall_s)
+            q.put_nowait(("t", clock()))
+
+    async def stopper() -> None:
+        await stop.wait()
+        q.put_nowait(("stop", None))
+
+    running: list[asyncio.Task[None]] = []
+    wall0 = time.perf_counter()
+    stopped_by = "duration"
+    try:
+        for fn in (*tasks, ticker, stopper):
+            running.append(asyncio.create_task(fn()))
+        await send(engine.sync(await venue.snapshot(coin)), clock())
+        if on_synced is not None:
+            on_synced()
+        while True:
+            kind, item = await q.get()
+            if kind == "m":
+                ev: MarketEvent = item
+                if feed_venue:
+                    venue.feed_market(ev)
+                stats.n_events += 1
+                t = type(ev)
+                if t is BookSnapshot and ev.mid is not None:
+                    stats.on_mid(ev.ts, ev.mid)
+                elif t is Bbo and ev.bid_px is not None and ev.ask_px is not None:
+                    stats.on_mid(ev.ts, 0.5 * (ev.bid_px + ev.ask_px))
+                if t is not RefQuote and getattr(ev, "coin", coin) != coin:
+                    continue
+                acts = engine.on_market(ev)
+                if acts:
+                    await send(acts, ev.ts)
+            elif kind == "v":
+                stats.on_venue(item)
+                acts = engine.on_venue(item)
+                if acts:
+                    await send(acts, clock())
+            elif kind == "t":
+                now = min(item, end_ts) if clamp_timer else item
+                if hasattr(venue, "heartbeat"):
+                    venue.heartbeat(now)
+                acts = engine.on_timer(now)
+                if acts:
+                    await send(acts, now)
+                persist_kill(engine, kill_store)
+                nb, na = count_resting(resting())
+                stats.on_resting(now, nb, na)
+                if metrics is not None:
+                    budget = getattr(venue, "budget", None)
+                    metrics.update(engine, now, budget_left=budget.remaining if budget is not None else None)
+                if now >= end_ts:
+                    break
+            elif kind == "end":
+                break
+            elif kind == "stop":
+                stopped_by = "signal"
+                break
+    finally:
+        for tk in running:
+            tk.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        for sig in installed:
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+
+    t_stop = clock()
+    # Shutdown: the engine cancels what it knows; the venue's cancel-all is the backstop (foreign/cloid-less too).
+    await send(engine.shutdown(clock()), clock())
+    try:
+        await venue.cancel_all(coin)
+    except Exception as e:
+        log.error("shutdown_cancel_all_failed", coin=coin, error=str(e))
+    deadline = time.monotonic() + drain_wall_s
+    while time.monotonic() < deadline:
+        if drained():
+            break
+        try:
+            kind, item = await asyncio.wait_for(q.get(), timeout=max(0.01, deadline - time.monotonic()))
+        except TimeoutError:
+            break
+        if kind == "v":
+            stats.on_venue(item)
+            acts = engine.on_venue(item)
+            if acts:
+                await send(acts, clock())
+    persist_kill(engine, kill_store)
+    snap: Any | None = None
+    try:
+        snap = await venue.snapshot(coin)
+    except Exception as e:
+        log.error("final_snapshot_failed", error=str(e))
+    await venue.close()
+    return SessionEnd(stopped_by=stopped_by, t_stop=t_stop, wall_s=time.perf_counter() - wall0, snapshot=snap)
