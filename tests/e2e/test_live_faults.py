@@ -6,6 +6,7 @@ order, everything cancelled at shutdown (seconds to cancel-all measured from the
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -108,7 +109,22 @@ async def test_kill_cancels_all_within_1s_and_survives_restart(tmp_path):
         log = RecLog()
         mon = Monitor(st, ADDR).start()
         fault_at(st, 5.0, FaultStep(0, "reject_orders", {"fraction": 1.0, "duration_s": 30.0}))
-        res = await run_bot(st, bot_config(st.url, str(tmp_path), max_rejections=2), 12.0, log, kill_store=store)
+        # Run until the kill (plus 2 s to watch the cancels), bounded at 30 s: how soon the bot happens to send
+        # three orders into the rejecting server depends on the market, so a fixed short run was flaky.
+        stop = asyncio.Event()
+
+        async def stop_after_kill() -> None:
+            while log.first("kill") is None:
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(2.0)
+            stop.set()
+
+        watcher = asyncio.create_task(stop_after_kill())
+        try:
+            res = await run_bot(st, bot_config(st.url, str(tmp_path), max_rejections=2), 30.0, log,
+                                kill_store=store, stop=stop)
+        finally:
+            watcher.cancel()
         mon.stop()
         t_kill = log.first("kill")
         assert t_kill is not None, "the rejection burst did not kill"
