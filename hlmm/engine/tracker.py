@@ -251,13 +251,20 @@ class OrderTracker:
         return o
 
     # ---- venue events ----------------------------------------------------
-    def on_accepted(self, ev: OrderAccepted) -> TrackedOrder | None:
-        """Returns the order, or None when the cloid is unknown (foreign) or the ack is stale."""
-        o = self.get(ev.cloid)
+    def _event_order(self, cloid: str, ts: float) -> TrackedOrder | None:
+        """The order an event is about, stamped with the event time; None (counted) for a cloid we never sent."""
+        o = self.get(cloid)
         if o is None:
             self.counts["unknown_events"] += 1
             return None
-        o.updated_ts = ev.ts
+        o.updated_ts = ts
+        return o
+
+    def on_accepted(self, ev: OrderAccepted) -> TrackedOrder | None:
+        """Returns the order, or None when the cloid is unknown (foreign) or the ack is stale."""
+        o = self._event_order(ev.cloid, ev.ts)
+        if o is None:
+            return None
         if ev.oid in o.old_oids:
             self.counts["late_events"] += 1
             return o
@@ -285,11 +292,9 @@ class OrderTracker:
         return o
 
     def on_rejected(self, ev: OrderRejected) -> TrackedOrder | None:
-        o = self.get(ev.cloid)
+        o = self._event_order(ev.cloid, ev.ts)
         if o is None:
-            self.counts["unknown_events"] += 1
             return None
-        o.updated_ts = ev.ts
         if o.terminal is not None:
             self.counts["late_events"] += 1
             return o
@@ -313,11 +318,9 @@ class OrderTracker:
         return o
 
     def on_cancelled(self, ev: OrderCancelled) -> TrackedOrder | None:
-        o = self.get(ev.cloid)
+        o = self._event_order(ev.cloid, ev.ts)
         if o is None:
-            self.counts["unknown_events"] += 1
             return None
-        o.updated_ts = ev.ts
         if ev.oid in o.old_oids:
             self.counts["late_events"] += 1
             return o
@@ -341,11 +344,9 @@ class OrderTracker:
         return o
 
     def on_cancel_rejected(self, ev: CancelRejected) -> TrackedOrder | None:
-        o = self.get(ev.cloid)
+        o = self._event_order(ev.cloid, ev.ts)
         if o is None:
-            self.counts["unknown_events"] += 1
             return None
-        o.updated_ts = ev.ts
         self.counts["cancel_rejected"] += 1
         if o.terminal is not None:
             return o
