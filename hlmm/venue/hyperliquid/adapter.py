@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,19 +54,24 @@ from hlmm.venue.base import (
     VenueEvent,
     VenueStatus,
 )
-from hlmm.venue.hyperliquid import wire
+from hlmm.venue.hyperliquid import validate, wire
 from hlmm.venue.hyperliquid.errors import (
     ActionError,
     HyperliquidError,
     OrderResult,
     RateLimitError,
 )
+from hlmm.venue.hyperliquid.validate import BadInputCounter, BadMessage
+from hlmm.venue.supervise import Backoff, TaskState, supervised
 
 SCHEDULE_CANCEL_REFUSED = "cannot set scheduled cancel time"
 SCHEDULE_CANCEL_MIN_S = 5.0  # the exchange refuses a scheduleCancel time less than 5 s after its own clock
 DEAD_MAN_MARGIN_S = 1.5  # request latency + clock skew: a 5 s dead man's switch is sent as now + 6.5 s
 USER_CHANNELS = frozenset({"orderUpdates", "userFills", "user"})
 _SEEN_FILLS_MAX = 200_000
+DEGRADED_WINDOW_S = 60.0  # health reads "degraded" this long after a bad message or a task failure
+TASK_BACKOFF = Backoff(base_s=0.5, max_s=10.0)  # restart delays of the supervised background tasks
+RESYNC_BACKOFF = Backoff(base_s=0.25, max_s=5.0)  # retries of a failed resync (REST error or bad reply)
 
 # orderUpdates status -> OrderCancelled.reason (anything else ending in "Canceled" keeps its own name)
 _CANCEL_REASONS = {
@@ -183,6 +189,7 @@ class HyperliquidVenue:
         budget_refresh_s: float = 60.0,
         budget_reserve: int = 200,
         uncertain_delay_s: float = 1.0,
+        task_fail_bound_s: float = 15.0,
         log: Any = None,
     ) -> None:
         self.info = info
@@ -204,7 +211,14 @@ class HyperliquidVenue:
         self.reconcile_interval_s = reconcile_interval_s
         self.budget_refresh_s = budget_refresh_s
         self.uncertain_delay_s = uncertain_delay_s
+        self.task_fail_bound_s = task_fail_bound_s
         self.log = log if log is not None else _NullLog()
+        # Bad venue messages: dropped before the engine, counted per kind (first of each kind logged).
+        self.bad_input = BadInputCounter(self.log, "hyperliquid", clock)
+        # Supervised background tasks by name (watchdog, dead_man, reconcile, budget, flusher, resync, resolve).
+        self.task_states: dict[str, TaskState] = {}
+        self._resync_wanted = False  # a resync (with retries) is running or scheduled
+        self._resync_failures = 0
         self.budget = RequestBudget(reserve=budget_reserve)
         self._sink: EventSink | None = None
         self._orders: dict[str, _Order] = {}
@@ -242,6 +256,7 @@ class HyperliquidVenue:
         self.stats: dict[str, int] = {k: 0 for k in (
             "actions", "orders_sent", "cancels_sent", "modifies_sent", "rejected_local", "uncertain", "resyncs",
             "watchdog_cancel_all", "dead_man_refreshes", "fills", "duplicate_fills", "reconcile_mismatch",
+            "bad_input", "task_failures", "reconciles",
         )}
 
     # ---- Venue protocol ---------------------------------------------------------------------------------
@@ -261,11 +276,12 @@ class HyperliquidVenue:
             self.exchange.attach_ws(self.ws.post)
             self._ws_up = self.ws.connected
         await self.refresh_dead_man()
-        for coro, name in (
-            (self._flusher(), "flusher"), (self._watchdog(), "watchdog"), (self._dead_man_loop(), "dead_man"),
-            (self._reconcile_loop(), "reconcile"), (self._budget_loop(), "budget"),
+        for fn, name in (
+            (self._flusher, "flusher"), (self._watchdog, "watchdog"), (self._dead_man_loop, "dead_man"),
+            (self._reconcile_loop, "reconcile"), (self._budget_loop, "budget"),
         ):
-            self._tasks.append(asyncio.create_task(coro, name=f"hl {name}"))
+            # Supervised: a loop that raises is logged, degrades health and is restarted with backoff.
+            self._tasks.append(asyncio.create_task(self._supervise(name, fn), name=f"hl {name}"))
 
     async def submit(self, actions: Sequence[VenueAction]) -> None:
         ts = self._clock()
@@ -323,47 +339,38 @@ class HyperliquidVenue:
         ch, rows = await asyncio.gather(self.info.clearinghouse_state(self.account, dex),
                                         self.info.open_orders(self.account, dex))
         ts = self._clock()
-        pos, entry = 0.0, 0.0
-        for ap in ch.get("assetPositions", []) if isinstance(ch, dict) else []:
-            p = ap.get("position", {}) if isinstance(ap, dict) else {}
-            if p.get("coin") == coin:
-                pos = float(p.get("szi", 0.0))
-                entry = float(p.get("entryPx") or 0.0)
-        ms = ch.get("marginSummary", {}) if isinstance(ch, dict) else {}
-        account_value = float(ms.get("accountValue", 0.0) or 0.0)
+        # A bad reply raises BadMessage (a HyperliquidError): the snapshot fails as if the request had failed.
+        chs = self._checked(validate.clearinghouse, ch, coin)
+        pos, entry, account_value = chs.position, chs.entry_px, chs.account_value
         opens: list[OpenOrder] = []
-        for r in rows:
-            if r.get("coin") != coin:
+        for r in self._checked(validate.open_orders, rows):
+            if r.coin != coin:
                 continue
-            oid = int(r["oid"])
-            cloid = r.get("cloid") or self._oid_cloid.get(oid)
+            oid = r.oid
+            cloid = r.cloid or self._oid_cloid.get(oid)
             if cloid is None:
                 cloid = await self._lookup_cloid(oid)
             if cloid is not None:
                 cloid = cloid.lower()
                 self._oid_cloid[oid] = cloid
                 o = self._orders.get(cloid)
-                is_buy = r.get("side") == "B"
                 if o is None:
-                    self._orders[cloid] = _Order(coin, cloid, is_buy, float(r["limitPx"]), float(r["sz"]), oid=oid,
-                                                 remaining=float(r["sz"]), changed_ts=ts)
+                    self._orders[cloid] = _Order(coin, cloid, r.is_buy, r.px, r.sz, oid=oid, remaining=r.sz,
+                                                 changed_ts=ts)
                 else:
-                    o.oid, o.remaining = oid, float(r["sz"])
-            opens.append(OpenOrder(coin=coin, cloid=cloid, oid=oid, is_buy=r.get("side") == "B",
-                                   px=float(r["limitPx"]), sz=float(r["sz"])))
+                    o.oid, o.remaining = oid, r.sz
+            opens.append(OpenOrder(coin=coin, cloid=cloid, oid=oid, is_buy=r.is_buy, px=r.px, sz=r.sz))
         return AccountSnapshot(ts=ts, coin=coin, position=pos, entry_px=entry, open_orders=tuple(opens),
                                account_value=account_value)
 
     async def _lookup_cloid(self, oid: int) -> str | None:
         """openOrders rows carry no cloid: ask orderStatus (its order has one) for an oid we did not place."""
         try:
-            st = await self.info.order_status(self.account, oid)
+            st = self._checked(validate.order_status, await self.info.order_status(self.account, oid))
         except HyperliquidError as e:
             self.log.warning("cloid_lookup_failed", oid=oid, error=str(e))
             return None
-        order = st.get("order", {}).get("order", {}) if isinstance(st, dict) else {}
-        c = order.get("cloid") if isinstance(order, dict) else None
-        return c if isinstance(c, str) else None
+        return st.cloid if st is not None else None
 
     async def close(self) -> None:
         """Stop background tasks; clear the dead man's switch if we set one (nothing of ours should rest now)."""
@@ -418,10 +425,10 @@ class HyperliquidVenue:
 
     async def refresh_budget(self) -> None:
         try:
-            r = await self.info.user_rate_limit(self.account)
-            self.budget.refresh(int(r["nRequestsCap"]), int(r["nRequestsUsed"]), self._clock())
+            cap, used = self._checked(validate.rate_limit, await self.info.user_rate_limit(self.account))
+            self.budget.refresh(cap, used, self._clock())
             self._rest_ok()
-        except (HyperliquidError, KeyError, TypeError, ValueError) as e:
+        except HyperliquidError as e:
             self._rest_failed("userRateLimit", e)
 
     def dead_man_target_ms(self, now: float) -> int:
@@ -581,7 +588,8 @@ class HyperliquidVenue:
         self._rest_failed("exchange", e)
         self.stats["uncertain"] += len(cloids)
         self.log.warning("action_uncertain", n=len(cloids), cancel=is_cancel, error=str(e))
-        self._spawn(self._resolve_later(list(zip(cloids, coins, strict=True)), is_cancel))
+        self._spawn(functools.partial(self._resolve_later, list(zip(cloids, coins, strict=True)), is_cancel),
+                    name="resolve")
 
     def _apply_order_result(self, p: PlaceOrder, r: OrderResult) -> None:
         o = self._orders.get(p.cloid)
@@ -616,58 +624,54 @@ class HyperliquidVenue:
             self._rest_failed("orderStatus", e)
             self.log.error("uncertain_unresolved", cloid=cloid, error=str(e))
             return  # the periodic reconciliation / next resync will settle it
+        try:
+            ost = self._checked(validate.order_status, st)
+        except BadMessage as e:
+            self.log.error("uncertain_unresolved", cloid=cloid, error=str(e))
+            return  # a garbled reply says nothing about the order: reconciliation / the next resync settles it
         self._rest_ok()
-        if not isinstance(st, dict) or st.get("status") != "order":
+        if ost is None:
             if is_cancel:
                 self._emit(CancelRejected(self._clock(), coin, cloid, "order unknown to the exchange"))
             else:
                 self._emit_rejected(coin, cloid, RejectReason.UNKNOWN, "order not found after a lost reply")
             return
-        outer = st.get("order", {})
-        order = outer.get("order", {})
-        status = str(outer.get("status", ""))
-        raw_oid = order.get("oid")
-        try:
-            oid = int(raw_oid)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            self.log.error("order_status_without_oid", cloid=cloid, status=status, data=str(st)[:300])
-            return  # reconciliation settles it; never invent an oid
-        self._register_oid(cloid, oid)
-        self._apply_status(coin, cloid, oid, status, float(order.get("sz", 0.0) or 0.0))
+        self._register_oid(cloid, ost.oid)
+        self._apply_status(coin, cloid, ost.oid, ost.status, ost.sz)
 
     # ---- user stream ------------------------------------------------------------------------------------
     def on_ws_message(self, ts: float, channel: str, data: Any) -> None:
         """Route a user-channel message (orderUpdates, userFills, user)."""
         if channel == "orderUpdates":
-            for u in data if isinstance(data, list) else []:
+            if not isinstance(data, list):
+                self._bad("order_updates", f"data must be a list, got {type(data).__name__}", data)
+                return
+            for u in data:
                 self._on_order_update(u)
         elif channel == "userFills":
-            if not isinstance(data, dict) or data.get("isSnapshot"):
+            if not isinstance(data, dict) or not isinstance(data.get("fills", []), list):
+                self._bad("user_fills", "data must be an object with a list of fills", data)
+                return
+            if data.get("isSnapshot"):
                 return  # history: already in the start-up snapshot / REST backfill
             for f in data.get("fills", []):
                 self._on_fill(f, ts)
         elif channel == "user":
             self._on_user_event(data, ts)
 
-    def _on_order_update(self, u: Any) -> None:
-        if not isinstance(u, dict):
-            return
-        order = u.get("order", {})
-        cloid = order.get("cloid")
+    def _on_order_update(self, raw: Any) -> None:
         try:
-            oid = int(order["oid"])
-        except (KeyError, TypeError, ValueError):
+            u = validate.order_update(raw)
+        except BadMessage as e:
+            self._bad(e.kind, e.problem, raw)
             return
+        oid = u.oid
+        cloid = u.cloid or self._oid_cloid.get(oid)
         if cloid is None:
-            cloid = self._oid_cloid.get(oid)
-        if cloid is None:
-            self.log.warning("order_update_without_cloid", oid=oid, coin=order.get("coin"), status=u.get("status"))
+            self.log.warning("order_update_without_cloid", oid=oid, coin=u.coin, status=u.status)
             return
-        cloid = cloid.lower()
         self._register_oid(cloid, oid)
-        coin = str(order.get("coin", ""))
-        sz = float(order.get("sz", 0.0) or 0.0)
-        self._apply_status(coin, cloid, oid, str(u.get("status", "")), sz)
+        self._apply_status(u.coin, cloid, oid, u.status, u.sz)
 
     def _apply_status(self, coin: str, cloid: str, oid: int, status: str, sz: float) -> None:
         o = self._orders.get(cloid)
@@ -691,53 +695,57 @@ class HyperliquidVenue:
 
     def _on_user_event(self, data: Any, ts: float) -> None:
         if not isinstance(data, dict):
+            self._bad("user_event", f"data must be an object, got {type(data).__name__}", data)
             return
         if "fills" in data:
-            for f in data["fills"]:
-                self._on_fill(f, ts)
+            if not isinstance(data["fills"], list):
+                self._bad("user_event", "fills must be a list", data)
+            else:
+                for f in data["fills"]:
+                    self._on_fill(f, ts)
         if "funding" in data:
-            f = data["funding"]
             try:
-                self._emit(Funding(ts, str(f["coin"]), float(f["usdc"]), float(f["fundingRate"]), float(f["szi"])))
-            except (KeyError, TypeError, ValueError) as e:
-                self.log.error("bad_funding_event", error=repr(e), data=str(f)[:200])
+                fu = validate.funding(data["funding"])
+            except BadMessage as e:
+                self._bad(e.kind, e.problem, data["funding"])
+            else:
+                self._emit(Funding(ts, fu.coin, fu.usdc, fu.rate, fu.szi))
         if "nonUserCancel" in data:
-            for c in data["nonUserCancel"]:
+            items = data["nonUserCancel"]
+            if not isinstance(items, list):
+                self._bad("non_user_cancel", "nonUserCancel must be a list", items)
+                items = []
+            for c in items:
                 try:
-                    oid = int(c["oid"])
-                except (KeyError, TypeError, ValueError):
-                    self.log.error("bad_non_user_cancel", data=str(c)[:200])
+                    coin, oid = validate.non_user_cancel(c)
+                except BadMessage as e:
+                    self._bad(e.kind, e.problem, c)
                     continue
                 cloid = self._oid_cloid.get(oid)
                 if cloid is not None:
-                    self._emit_cancelled(str(c.get("coin", "")), cloid, oid, "venue")
+                    self._emit_cancelled(coin, cloid, oid, "venue")
         if "liquidation" in data:
             self.log.error("liquidation", data=str(data["liquidation"])[:500])
-            self._spawn(self.resync("liquidation"))
+            self._request_resync("liquidation")
 
     def _on_fill(self, f: Any, ts: float) -> bool:
-        """One fill dict (userFills / userEvents / REST userFills) -> Fill event, once per (tid, oid)."""
+        """One fill dict (userFills / userEvents / REST userFills) -> Fill event, once per (tid, oid). A malformed
+        fill (NaN price, size <= 0, NaN fee, ...) is counted and dropped: it never reaches the engine."""
         try:
-            tid, oid = int(f["tid"]), int(f["oid"])
-            key = (tid, oid)
-            if key in self._seen_fills:
-                self.stats["duplicate_fills"] += 1
-                return False
-            coin = str(f["coin"])
-            sz = float(f["sz"])
-            px = float(f["px"])
-            is_buy = f["side"] == "B"
-            fee = float(f.get("fee", 0.0)) + float(f.get("builderFee", 0.0) or 0.0)
-            is_maker = not bool(f.get("crossed", False))
-        except (KeyError, TypeError, ValueError) as e:
-            self.log.error("bad_fill", error=repr(e), data=str(f)[:300])
+            m = f if isinstance(f, validate.FillMsg) else validate.fill(f)
+        except BadMessage as e:
+            self._bad(e.kind, e.problem, f)
+            return False
+        tid, oid, coin, sz, px, is_buy, fee, is_maker = m.tid, m.oid, m.coin, m.sz, m.px, m.is_buy, m.fee, m.is_maker
+        key = (tid, oid)
+        if key in self._seen_fills:
+            self.stats["duplicate_fills"] += 1
             return False
         self._seen_fills.add(key)
         self._seen_fills_q.append(key)
         if len(self._seen_fills_q) > _SEEN_FILLS_MAX:
             self._seen_fills.discard(self._seen_fills_q.popleft())
-        cloid = f.get("cloid") or self._oid_cloid.get(oid) or ""
-        cloid = cloid.lower()
+        cloid = (m.cloid or self._oid_cloid.get(oid) or "").lower()
         o = self._orders.get(cloid)
         remaining = 0.0
         if o is not None:
@@ -756,7 +764,7 @@ class HyperliquidVenue:
         if not self._started or self._closing:
             return  # before start the runner's own snapshot/sync follows; after close nothing is resting
         if connected and not was:
-            self._spawn(self.resync(f"ws {detail}"))
+            self._request_resync(f"ws {detail}")
         else:
             self._update_health(detail)
 
@@ -771,10 +779,43 @@ class HyperliquidVenue:
         self._update_health(f"{what}: {e}")
 
     def _compute_health(self) -> bool:
-        if not self._ws_up or self._rest_failures >= 3:
+        if not self._ws_up or self._rest_failures >= 3 or self._stuck_tasks():
             return False
         hb = self._heartbeat_ts
         return not (hb is not None and self._clock() - hb > self.stall_s)
+
+    def _stuck_tasks(self) -> list[str]:
+        """Supervised tasks failing for longer than ``task_fail_bound_s``: while any is, the venue is unhealthy
+        (the engine stops quoting; the watchdog / dead man's switch cancels everything) until it recovers."""
+        now = self._clock()
+        return [n for n, st in self.task_states.items() if st.failing and st.failing_for(now) > self.task_fail_bound_s]
+
+    @property
+    def health(self) -> str:
+        """``unhealthy`` (no quoting), ``degraded`` (bad venue messages dropped or a background task failed in the
+        last ``DEGRADED_WINDOW_S``, or a task is still failing) or ``ok``."""
+        if not self._healthy:
+            return "unhealthy"
+        now = self._clock()
+        if self.bad_input.recent(DEGRADED_WINDOW_S, now) or any(
+                st.failing or (st.last_fail_ts is not None and now - st.last_fail_ts <= DEGRADED_WINDOW_S)
+                for st in self.task_states.values()):
+            return "degraded"
+        return "ok"
+
+    def _bad(self, kind: str, problem: str, data: Any = None) -> None:
+        """A venue message failed validation: count it (per kind, in ``stats`` too), log the first of its kind."""
+        n = self.bad_input.note(kind, problem, data)
+        self.stats["bad_input"] += 1
+        self.stats[f"bad_{kind}"] = n
+
+    def _checked(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` from :mod:`validate`; a BadMessage is counted, then re-raised."""
+        try:
+            return fn(*args)
+        except BadMessage as e:
+            self._bad(e.kind, e.problem, args[0] if args else None)
+            raise
 
     def _update_health(self, detail: str) -> None:
         h = self._compute_health()
@@ -788,26 +829,56 @@ class HyperliquidVenue:
             self.log.warning("venue_unhealthy", detail=detail, dead_man_armed=self.dead_man_armed)
             self._emit(VenueStatus(ts, False, detail))
         else:
-            self._spawn(self.resync(detail))
+            self._request_resync(detail)
 
-    async def resync(self, why: str) -> None:
-        """Missed fills (REST), then a fresh AccountSnapshot per coin, then VenueStatus(healthy)."""
-        if self._resyncing:
+    def _request_resync(self, why: str) -> None:
+        """Resync now, retried with backoff until it succeeds (one such chain at a time; supervised)."""
+        if self._resync_wanted or self._closing:
             return
+        self._resync_wanted = True
+        self._spawn(functools.partial(self._resync_until_done, why), name="resync")
+
+    async def _resync_until_done(self, why: str) -> None:
+        # An unexpected exception leaves _resync_wanted set: the supervisor restarts this chain (no second one).
+        try:
+            while not self._closing:
+                if await self.resync(why):
+                    self._resync_failures = 0
+                    break
+                self._resync_failures += 1
+                await asyncio.sleep(RESYNC_BACKOFF.delay(self._resync_failures))
+        except asyncio.CancelledError:
+            self._resync_wanted = False
+            raise
+        self._resync_wanted = False
+
+    async def resync(self, why: str) -> bool:
+        """Missed fills (REST), then a fresh AccountSnapshot per coin, then VenueStatus(healthy). Returns whether
+        it succeeded (a REST failure or a malformed reply: False, nothing emitted, health unchanged)."""
+        if self._resyncing:
+            return False
         self._resyncing = True
         self.stats["resyncs"] += 1
         try:
             try:
-                fills = await self.info.user_fills(self.account)
+                raw = validate.array(await self.info.user_fills(self.account), "user_fills", "reply")
                 ts = self._clock()
-                for f in sorted(fills, key=lambda x: x.get("time", 0)):
-                    if int(f.get("time", 0)) >= self._t0_ms and f.get("coin") in self.coins:
-                        self._on_fill(f, ts)
+                fills: list[validate.FillMsg] = []
+                for f in raw:
+                    try:
+                        fills.append(validate.fill(f))
+                    except BadMessage as e:
+                        self._bad(e.kind, e.problem, f)  # dropped: never reaches the engine
+                for m in sorted(fills, key=lambda x: x.time_ms):
+                    if m.time_ms >= self._t0_ms and m.coin in self.coins:
+                        self._on_fill(m, ts)
                 snaps = [await self.snapshot(c) for c in self.coins]
             except HyperliquidError as e:
+                if isinstance(e, BadMessage) and e.kind == "user_fills":
+                    self._bad(e.kind, e.problem)
                 self._resyncing = False
                 self._rest_failed("resync", e)
-                return
+                return False
             self._rest_failures = 0
             for s in snaps:
                 self._emit(s)
@@ -819,6 +890,7 @@ class HyperliquidVenue:
             self._unhealthy_since = None
             self.log.info("venue_healthy", detail=why, resynced=True)
             self._emit(VenueStatus(self._clock(), True, f"resynced after {why}" if not was else f"resynced: {why}"))
+        return True
 
     async def _watchdog(self) -> None:
         while True:
@@ -828,6 +900,7 @@ class HyperliquidVenue:
             except Exception as e:  # the watchdog must outlive any single failure
                 self._watchdog_fired = False
                 self.log.error("watchdog_failed", error=repr(e))
+            self._task_ok("watchdog")
 
     async def watchdog_check(self) -> None:
         """One watchdog step: cancel everything if health has been lost for the grace period with no armed
@@ -855,17 +928,20 @@ class HyperliquidVenue:
             await asyncio.sleep(self.dead_man_refresh_s)
             if self.dead_man_supported is not False:
                 await self.refresh_dead_man()
+            self._task_ok("dead_man")
 
     async def _budget_loop(self) -> None:
         while True:
             await asyncio.sleep(self.budget_refresh_s)
             await self.refresh_budget()
+            self._task_ok("budget")
 
     async def _reconcile_loop(self) -> None:
         while True:
             await asyncio.sleep(self.reconcile_interval_s)
             if self._healthy and not self._resyncing:
                 await self.reconcile_once()
+            self._task_ok("reconcile")
 
     async def reconcile_once(self) -> bool:
         """Compare exchange open orders with our view; emit a snapshot (engine re-sync) if they disagree for orders
@@ -875,9 +951,10 @@ class HyperliquidVenue:
         for c in self.coins:
             try:
                 snap = await self.snapshot(c)
-            except HyperliquidError as e:
+            except HyperliquidError as e:  # incl. a malformed reply (BadMessage): this round is skipped
                 self._rest_failed("reconcile", e)
                 return False
+            self.stats["reconciles"] += 1
             venue = {oo.cloid for oo in snap.open_orders}
             ours = {o.cloid for o in self._orders.values()
                     if o.coin == c and o.oid is not None and (o.cloid, o.oid) in self._acked
@@ -903,14 +980,41 @@ class HyperliquidVenue:
                 await self.flush()
             except Exception as e:  # never let the flusher die: orders would silently stop going out
                 self.log.error("flush_failed", error=repr(e))
+            self._task_ok("flusher")
 
     # ---- event emission with de-duplication ---------------------------------------------------------------
-    def _spawn(self, coro: Any) -> None:
+    # ---- supervision of background tasks ------------------------------------------------------------------
+    def _task_state(self, name: str) -> TaskState:
+        st = self.task_states.get(name)
+        if st is None:
+            st = self.task_states[name] = TaskState(name, self._clock, self._task_recovered)
+        return st
+
+    def _task_ok(self, name: str) -> None:
+        st = self.task_states.get(name)
+        if st is not None:
+            st.ok()
+
+    def _task_failed(self, st: TaskState, e: BaseException) -> None:
+        self.stats["task_failures"] += 1
+        self._update_health(f"task {st.name} failing: {st.last_error}")
+
+    def _task_recovered(self, st: TaskState) -> None:
+        self.log.info("task_recovered", task=st.name)
+        self._update_health(f"task {st.name} recovered")
+
+    def _supervise(self, name: str, fn: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
+        """``fn`` run under :func:`supervised`: failures logged, counted, health degraded (unhealthy once the task
+        has been failing for ``task_fail_bound_s``), restarted with backoff."""
+        return supervised(name, fn, self._task_failed, TASK_BACKOFF, state=self._task_state(name), log=self.log)
+
+    def _spawn(self, fn: Callable[[], Awaitable[Any]], name: str = "task") -> None:
+        """A background one-shot (resync, resolver), supervised: retried with backoff until it completes."""
         try:
-            t = asyncio.get_running_loop().create_task(coro)
+            loop = asyncio.get_running_loop()
         except RuntimeError:
-            coro.close()
             return
+        t = loop.create_task(self._supervise(name, fn), name=f"hl {name}")
         self._tasks.append(t)
         t.add_done_callback(lambda x: self._tasks.remove(x) if x in self._tasks else None)
 
