@@ -26,6 +26,7 @@ from hlmm.engine.session import Item, NullLog, run_session
 from hlmm.engine.summary import RunStats, SummaryError, build_summary
 from hlmm.market.instrument import InstrumentRegistry
 from hlmm.market.parse import MARKET_CHANNELS, ParseError, parse_ws_message
+from hlmm.venue.hyperliquid.validate import BadInputCounter
 
 Network = Literal["mainnet", "testnet", "local"]
 Mode = Literal["live", "paper"]
@@ -179,14 +180,19 @@ async def run_live(
         q: asyncio.Queue[Item] = asyncio.Queue()
         stop = stop or asyncio.Event()
         stats = RunStats(coin, start_ts)
+        # Malformed market messages (non-finite/non-positive numbers, crossed books, wrong types) never reach the
+        # engine: counted per channel, the first of each logged (the summary's venue_stats carries the counts).
+        bad_market = BadInputCounter(logger, "market", clock)
 
         def on_ws(ts: float, channel: str, data: Any) -> None:
             if channel in MARKET_CHANNELS:
                 try:
-                    for ev in parse_ws_message({"channel": channel, "data": data}, ts):
-                        q.put_nowait(("m", ev))
+                    evs = parse_ws_message({"channel": channel, "data": data}, ts)
                 except ParseError as e:
-                    logger.warning("bad_market_message", error=str(e))
+                    bad_market.note(channel, e.problem, data)
+                    return
+                for ev in evs:
+                    q.put_nowait(("m", ev))
             elif channel == "error":
                 logger.error("ws_error_channel", data=str(data)[:300])
             elif venue is not None and hasattr(venue, "on_ws_message"):
@@ -236,7 +242,7 @@ async def run_live(
             await feed.start()
 
         return await _loop(engine, venue, stats, q, stop, cfg, coin, mode, duration_s, kill_store, logger,
-                           install_signals, timer_interval_s, clock, out, metrics)
+                           install_signals, timer_interval_s, clock, out, metrics, bad_market)
     finally:
         if metrics is not None:
             await asyncio.to_thread(metrics.close)
@@ -254,6 +260,7 @@ async def _loop(
     coin: str, mode: str, duration_s: float, kill_store: Any, log: Any, install_signals: bool,
     timer_interval_s: float, clock: Callable[[], float], out: Callable[[str], None],
     metrics: MetricsHook | None = None,
+    bad_market: Any = None,
 ) -> LiveResult:
     end_ts = stats.start_ts + duration_s
     end = await run_session(
@@ -271,7 +278,7 @@ async def _loop(
             portfolio=engine.portfolio, kill=kill_reason(engine), wall_s=end.wall_s, mode=mode,
             venue_position=snap.position if snap is not None else None,
             extra={"stopped_by": end.stopped_by, "resting_after_shutdown": end.resting_after_shutdown,
-                   "venue_stats": _venue_stats(venue)},
+                   "venue_stats": _venue_stats(venue, bad_market)},
         )
     except SummaryError as e:
         log.warning("no_summary", error=str(e))
@@ -280,6 +287,12 @@ async def _loop(
                       resting_after_shutdown=end.resting_after_shutdown)
 
 
-def _venue_stats(venue: Any) -> dict[str, Any]:
+def _venue_stats(venue: Any, bad_market: Any = None) -> dict[str, Any]:
     st = getattr(venue, "stats", None)
-    return dict(st) if isinstance(st, dict) else {}
+    out = dict(st) if isinstance(st, dict) else {}
+    if bad_market is not None and bad_market.counts:
+        out["bad_market"] = dict(bad_market.counts)
+    health = getattr(venue, "health", None)
+    if isinstance(health, str):
+        out["health"] = health
+    return out

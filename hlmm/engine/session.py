@@ -10,6 +10,11 @@ kill state persisted, resting counts and metrics updated; the session ends at ``
 Shutdown: the engine cancels what it knows, the venue's ``cancel_all`` is the backstop (foreign/cloid-less orders
 too), venue events are drained until ``drained()`` or ``drain_wall_s``, the kill state is persisted, a final venue
 snapshot is taken and the venue closed. The caller builds its summary from the returned :class:`SessionEnd`.
+
+Every exit path runs that shutdown: an exception anywhere in the loop (a crash in ``engine.on_venue``, a bad event,
+a cancelled session task) first cancels everything and waits for the acks (bounded), then is re-raised (a nonzero
+exit). The extra tasks and the timer run supervised (restarted with backoff when they raise); one that is still
+failing after ``task_fail_bound_s`` ends the session the same way (:class:`SessionTaskError`).
 """
 
 from __future__ import annotations
@@ -25,8 +30,14 @@ from typing import Any
 from hlmm.engine.runner import MetricsHook, count_resting, persist_kill
 from hlmm.engine.summary import RunStats
 from hlmm.market.events import Bbo, BookSnapshot, MarketEvent, RefQuote
+from hlmm.venue.supervise import Backoff, TaskState, supervised
 
 Item = tuple[str, Any]
+TASK_BACKOFF = Backoff(base_s=0.25, max_s=5.0)
+
+
+class SessionTaskError(RuntimeError):
+    """A session task kept failing beyond its bound: the session shut down (everything cancelled) because of it."""
 
 
 @dataclass(slots=True)
@@ -70,6 +81,7 @@ async def run_session(
     tasks: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     install_signals: bool = False,
     on_synced: Callable[[], None] | None = None,
+    task_fail_bound_s: float = 30.0,
 ) -> SessionEnd:
     """Run ``engine`` against ``venue`` on the events of ``q`` until ``end_ts``, a stop or the end of the source,
     then shut down (see the module doc).
@@ -103,12 +115,18 @@ async def run_session(
         await stop.wait()
         q.put_nowait(("stop", None))
 
+    def task_failed(st: TaskState, e: BaseException) -> None:
+        if st.failing_for() > task_fail_bound_s:
+            q.put_nowait(("task_failed", st))
+
     running: list[asyncio.Task[None]] = []
     wall0 = time.perf_counter()
     stopped_by = "duration"
+    error: BaseException | None = None
     try:
         for fn in (*tasks, ticker, stopper):
-            running.append(asyncio.create_task(fn()))
+            name = getattr(fn, "__name__", "task")
+            running.append(asyncio.create_task(supervised(name, fn, task_failed, TASK_BACKOFF, log=log)))
         await send(engine.sync(await venue.snapshot(coin)), clock())
         if on_synced is not None:
             on_synced()
@@ -154,6 +172,13 @@ async def run_session(
             elif kind == "stop":
                 stopped_by = "signal"
                 break
+            elif kind == "task_failed":
+                st: TaskState = item
+                raise SessionTaskError(f"session task {st.name} failing for {st.failing_for():.1f} s: "
+                                       f"{st.last_error}")
+    except BaseException as e:  # incl. cancellation: every exit path cancels everything first
+        error = e
+        log.error("session_failed", error=f"{type(e).__name__}: {e}"[:500], action="cancel all, then exit")
     finally:
         for tk in running:
             tk.cancel()
@@ -163,8 +188,42 @@ async def run_session(
                 loop.remove_signal_handler(sig)
 
     t_stop = clock()
+    if error is None:
+        snap = await _shutdown(engine, venue, q, coin, clock, drained, drain_wall_s, kill_store, log, send, stats)
+        return SessionEnd(stopped_by=stopped_by, t_stop=t_stop, wall_s=time.perf_counter() - wall0, snapshot=snap)
+    # After a failure each step is guarded: the engine may be the broken part, the venue's cancel-all must still go.
+    try:
+        await _shutdown(engine, venue, q, coin, clock, drained, drain_wall_s, kill_store, log, send, stats,
+                        guarded=True)
+    except BaseException as e2:  # the original error is the one to report
+        log.error("shutdown_after_failure_failed", error=f"{type(e2).__name__}: {e2}"[:500])
+    raise error
+
+
+async def _shutdown(engine: Any, venue: Any, q: asyncio.Queue[Item], coin: str, clock: Callable[[], float],
+                    drained: Callable[[], bool], drain_wall_s: float, kill_store: Any | None, log: Any,
+                    send: Callable[[list[Any], float], Coroutine[Any, Any, None]], stats: RunStats,
+                    guarded: bool = False) -> Any | None:
+    """The shutdown sequence (module doc). ``guarded`` (after a failure): a step that raises is logged and the next
+    step still runs, so the venue's cancel-all, the bounded wait for acks and the kill-state save always happen."""
+
+    async def step(what: str, fn: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+        if not guarded:
+            return await fn()
+        try:
+            return await fn()
+        except Exception as e:
+            log.error("shutdown_step_failed", step=what, error=f"{type(e).__name__}: {e}"[:300])
+            return None
+
+    async def engine_cancels() -> None:
+        await send(engine.shutdown(clock()), clock())
+
+    async def persist() -> None:
+        persist_kill(engine, kill_store)
+
     # Shutdown: the engine cancels what it knows; the venue's cancel-all is the backstop (foreign/cloid-less too).
-    await send(engine.shutdown(clock()), clock())
+    await step("engine_shutdown", engine_cancels)
     try:
         await venue.cancel_all(coin)
     except Exception as e:
@@ -179,14 +238,18 @@ async def run_session(
             break
         if kind == "v":
             stats.on_venue(item)
-            acts = engine.on_venue(item)
-            if acts:
-                await send(acts, clock())
-    persist_kill(engine, kill_store)
+
+            async def on_venue(ev: Any = item) -> None:
+                acts = engine.on_venue(ev)
+                if acts:
+                    await send(acts, clock())
+
+            await step("drain", on_venue)
+    await step("persist_kill", persist)
     snap: Any | None = None
     try:
         snap = await venue.snapshot(coin)
     except Exception as e:
         log.error("final_snapshot_failed", error=str(e))
-    await venue.close()
-    return SessionEnd(stopped_by=stopped_by, t_stop=t_stop, wall_s=time.perf_counter() - wall0, snapshot=snap)
+    await step("venue_close", venue.close)
+    return snap

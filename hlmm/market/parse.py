@@ -4,7 +4,7 @@ recorder and replay.
 Inputs are already JSON-decoded (use :func:`decode` / orjson at the call site). ``ts`` is the local
 receive time in float seconds (the engine clock); exchange times (ms) become ``ts_exchange`` in seconds.
 Anything malformed raises :class:`ParseError` naming the channel and the problem: a half-parsed book is
-never returned.
+never returned, nor a crossed one (best bid >= best ask: a venue book is never crossed, so the message is bad).
 """
 
 from __future__ import annotations
@@ -92,12 +92,16 @@ def parse_l2book(data: dict, ts: float) -> BookSnapshot:
     levels = data.get("levels")
     if not isinstance(levels, list) or len(levels) != 2:
         raise ParseError("l2Book", f"{coin}: levels must be [bids, asks], got {type(levels).__name__}")
+    bids = _levels(levels[0], "l2Book", "bid")
+    asks = _levels(levels[1], "l2Book", "ask")
+    if bids and asks and bids[0].px >= asks[0].px:
+        raise ParseError("l2Book", f"{coin}: crossed book, best bid {bids[0].px!r} >= best ask {asks[0].px!r}")
     return BookSnapshot(
         coin=coin,
         ts=ts,
         ts_exchange=_time_s(data.get("time"), "l2Book"),
-        bids=_levels(levels[0], "l2Book", "bid"),
-        asks=_levels(levels[1], "l2Book", "ask"),
+        bids=bids,
+        asks=asks,
     )
 
 
@@ -145,6 +149,8 @@ def parse_bbo(data: dict, ts: float) -> Bbo:
         raise ParseError("bbo", f"{coin}: bbo must be [bid|null, ask|null], got {pair!r}")
     bid_px, bid_sz = _bbo_side(pair[0], "bid")
     ask_px, ask_sz = _bbo_side(pair[1], "ask")
+    if bid_px is not None and ask_px is not None and bid_px >= ask_px:
+        raise ParseError("bbo", f"{coin}: crossed, bid {bid_px!r} >= ask {ask_px!r}")
     return Bbo(coin, ts, _time_s(data.get("time"), "bbo"), bid_px, bid_sz, ask_px, ask_sz)
 
 
