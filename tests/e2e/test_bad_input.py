@@ -180,7 +180,7 @@ async def test_malformed_fills_from_rest_during_resync_are_dropped(tmp_path):
 
 # ---- item 3: malformed REST replies must not kill reconcile / resync -----------------------------------------
 def corrupt_n(tamper: InfoTamper, t: str, n: int, bad: Callable[[Any], Any]) -> Callable[[], float | None]:
-    """Corrupt the next ``n`` replies of type ``t``; returns a function giving the time the last one went out."""
+    """Corrupt the next ``n`` replies of type ``t``; returns a function giving the time the first one went out."""
     left = [n]
     done: list[float] = []
 
@@ -188,8 +188,7 @@ def corrupt_n(tamper: InfoTamper, t: str, n: int, bad: Callable[[Any], Any]) -> 
         if left[0] <= 0:
             return out
         left[0] -= 1
-        if left[0] == 0:
-            done.append(time.time())
+        done.append(time.time())
         return bad(out)
 
     tamper.rules[t] = rule
@@ -212,8 +211,8 @@ async def test_malformed_open_orders_row_does_not_kill_reconcile(tmp_path, monke
         t_bad = bad_done[0]() if bad_done else None
         t_shutdown = log.first("shutdown")
         assert t_bad is not None and t_shutdown is not None
-        assert t_shutdown - t_bad >= 4.0, "run too short to see the reconcile after the bad rows"
-        n_after = tamper.n_between("openOrders", t_bad + 0.5, t_shutdown - 0.2)
+        assert t_shutdown - t_bad >= 5.0, "run too short to see the reconcile after the bad rows"
+        n_after = tamper.n_between("openOrders", t_bad + 1.5, t_shutdown - 0.2)
         assert n_after >= 3, f"reconcile stopped after a malformed openOrders row ({n_after} checks after it)"
         assert res.venue.stats["bad_open_orders"] >= 2
         assert bad_input_logs(log, "open_orders") == 1
@@ -244,8 +243,8 @@ async def test_malformed_clearinghouse_state_does_not_kill_reconcile_or_resync(t
         t_bad = bad_done[0]() if bad_done else None
         t_shutdown = log.first("shutdown")
         assert t_bad is not None and t_shutdown is not None and t_drop
-        assert t_shutdown - t_bad >= 4.0, "run too short to see the reconcile after the bad replies"
-        n_after = tamper.n_between("clearinghouseState", t_bad + 0.5, t_shutdown - 0.2)
+        assert t_shutdown - t_bad >= 6.0, "run too short to see the reconcile after the bad replies"
+        n_after = tamper.n_between("clearinghouseState", t_bad + 3.0, t_shutdown - 0.2)
         assert n_after >= 3, f"reconcile stopped after a malformed clearinghouseState ({n_after} checks after it)"
         healthy_again = [t for t, _, e, kw in log.events if e == "venue_healthy" and kw.get("resynced")
                          and t > t_drop[0]]
