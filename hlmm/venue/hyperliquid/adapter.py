@@ -939,9 +939,11 @@ class HyperliquidVenue:
     async def _reconcile_loop(self) -> None:
         while True:
             await asyncio.sleep(self.reconcile_interval_s)
-            if self._healthy and not self._resyncing:
+            st = self.task_states.get("reconcile")
+            # While this task is failing it also runs when unhealthy: it is its own recovery probe.
+            if (self._healthy or (st is not None and st.failing)) and not self._resyncing:
                 await self.reconcile_once()
-            self._task_ok("reconcile")
+                self._task_ok("reconcile")
 
     async def reconcile_once(self) -> bool:
         """Compare exchange open orders with our view; emit a snapshot (engine re-sync) if they disagree for orders
