@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from hlmm.engine.session import SessionTaskError, run_session
+from hlmm.engine import session as session_mod
+from hlmm.engine.session import run_session
 from hlmm.market.events import Bbo
 from hlmm.venue.base import VenueStatus
 from tests.engine.test_session import COIN, T0, FakeEngine, _setup
@@ -18,10 +19,11 @@ class Boom(RuntimeError):
     pass
 
 
-def _run(engine: Any, venue: Any, stats: Any, q: Any, now: list[float], **kw: Any) -> Any:
-    return run_session(engine, venue, stats, q, asyncio.Event(), coin=COIN, clock=lambda: now[0], end_ts=T0 + 60.0,
-                       timer_wall_s=3600.0, resting=lambda: [], drained=lambda: not engine.live, drain_wall_s=2.0,
-                       **kw)
+async def _run(engine: Any, venue: Any, stats: Any, q: Any, now: list[float], **kw: Any) -> Any:
+    # Bounded: a session that fails to end fails its test instead of hanging the suite.
+    return await asyncio.wait_for(run_session(
+        engine, venue, stats, q, asyncio.Event(), coin=COIN, clock=lambda: now[0], end_ts=T0 + 60.0,
+        timer_wall_s=3600.0, resting=lambda: [], drained=lambda: not engine.live, drain_wall_s=2.0, **kw), 20.0)
 
 
 class Store:
@@ -108,9 +110,9 @@ async def test_a_failing_task_is_restarted() -> None:
             raise Boom("task bug")
         stop.set()
 
-    end = await run_session(engine, venue, stats, q, stop, coin=COIN, clock=lambda: now[0], end_ts=T0 + 60.0,
-                            timer_wall_s=3600.0, resting=lambda: [], drained=lambda: not engine.live,
-                            drain_wall_s=2.0, tasks=(flaky,))
+    end = await asyncio.wait_for(run_session(
+        engine, venue, stats, q, stop, coin=COIN, clock=lambda: now[0], end_ts=T0 + 60.0, timer_wall_s=3600.0,
+        resting=lambda: [], drained=lambda: not engine.live, drain_wall_s=2.0, tasks=(flaky,)), 20.0)
     assert end.stopped_by == "signal" and len(runs) == 3
 
 
@@ -121,6 +123,6 @@ async def test_a_task_failing_past_its_bound_ends_the_session_with_cancel_all() 
         await asyncio.sleep(0.01)
         raise Boom("always")
 
-    with pytest.raises(SessionTaskError, match="broken"):
+    with pytest.raises(session_mod.SessionTaskError, match="broken"):
         await _run(engine, venue, stats, q, now, tasks=(broken,), task_fail_bound_s=0.0)
     assert "cancel_all" in venue.log and venue.log[-1] == "close"
