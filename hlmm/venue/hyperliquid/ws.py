@@ -26,6 +26,7 @@ import orjson
 import websockets
 
 from hlmm.venue.hyperliquid.errors import ClientError, RateLimitError, RequestTimeout, ServerError, TransportError
+from hlmm.venue.supervise import Backoff, TaskState, supervised
 
 GREETING = "Websocket connection established."
 PING_INTERVAL_S = 50.0
@@ -91,6 +92,7 @@ class WsClient:
         self.n_pings = 0
         self.n_fallbacks = 0
         self.n_bad_frames = 0
+        self.n_loop_failures = 0
         self.last_error = ""
 
     # ---- public API -----------------------------------------------------------------------------------
@@ -114,7 +116,11 @@ class WsClient:
     async def start(self) -> None:
         if self._task is None:
             self._closing = False
-            self._task = asyncio.create_task(self._run(), name=f"ws {self.url}")
+            # Supervised: _run handles connection errors itself; anything else escaping it (a bug) is logged and
+            # the loop restarted with backoff instead of leaving the bot without market and user data.
+            self._task = asyncio.create_task(
+                supervised("ws", self._run, self._run_failed, Backoff(self.backoff_base_s, self.backoff_max_s),
+                           log=self.log), name=f"ws {self.url}")
 
     async def wait_connected(self, timeout_s: float) -> bool:
         try:
@@ -168,6 +174,11 @@ class WsClient:
         self._fail_posts("websocket closed")
 
     # ---- internals ------------------------------------------------------------------------------------
+    def _run_failed(self, st: TaskState, e: BaseException) -> None:
+        self.n_loop_failures += 1
+        was_up = self._conn is not None or self.connected
+        self._down(was_up, f"ws loop failed: {st.last_error}")
+
     @staticmethod
     def _post_result(resp: Any) -> Any:
         if not isinstance(resp, dict):

@@ -152,3 +152,21 @@ async def test_order_status_garbage_is_not_taken_as_order_unknown(rig: Rig, monk
     assert rig.events[n0:] == [] and rig.venue.stats["bad_order_status"] == 1
     assert not any(isinstance(e, OrderCancelled) for e in rig.events)
     await asyncio.sleep(0)
+
+
+async def test_the_ws_client_loop_is_restarted_when_it_raises(rig: Rig) -> None:
+    ws = rig.ws
+    orig = ws._backoff
+    raised: list[int] = []
+
+    def backoff(attempt: int) -> float:
+        if not raised:
+            raised.append(attempt)
+            raise RuntimeError("bug in the reconnect loop")
+        return orig(attempt)
+
+    ws._backoff = backoff  # type: ignore[method-assign]
+    n0 = ws.n_connects
+    await rig.fake.drop_ws()
+    await _until(lambda: ws.n_connects > n0 and ws.connected, timeout=10.0)
+    assert raised and ws.n_loop_failures == 1
