@@ -198,9 +198,35 @@ def load_config_dict(raw: dict[str, Any], overrides: list[str] | None = None) ->
             "set HLMM_PRIVATE_KEY or use account.keystore_path"
         )
     try:
-        return Config.model_validate(raw)
+        cfg = Config.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(_format_error(e, raw)) from None
+    bad_num = _first_non_finite(cfg, "")
+    if bad_num is not None:
+        raise ConfigError(f"config error: {bad_num[0]}: must be a finite number, got {bad_num[1]!r}")
+    return cfg
+
+
+def _first_non_finite(v: Any, path: str) -> tuple[str, float] | None:
+    """The first non-finite number (nan, inf, -inf) anywhere in the validated config, with its field path: no
+    limit may be infinite (``max_position_usd = inf`` would disable the position cap)."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, float):
+        return None if math.isfinite(v) else (path, v)
+    if isinstance(v, BaseModel):
+        items: Any = ((k, getattr(v, k)) for k in type(v).model_fields)
+    elif isinstance(v, dict):
+        items = v.items()
+    elif isinstance(v, list | tuple):
+        items = enumerate(v)
+    else:
+        return None
+    for k, x in items:
+        found = _first_non_finite(x, f"{path}.{k}" if path else str(k))
+        if found is not None:
+            return found
+    return None
 
 
 def load_config(path: Path | str | None, overrides: list[str] | None = None) -> Config:
