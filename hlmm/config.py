@@ -103,6 +103,27 @@ class RunConfig(BaseModel):
         description="HIP-3 deployer fee scale per dex name in [0, 3] (not in perpDexs); unlisted dexes use 1",
     )
 
+    @field_validator("local_url")
+    @classmethod
+    def _check_local_url(cls, v: str) -> str:
+        """A well-formed http(s)://host:port URL, so a typo is a config error and not a traceback at connect."""
+        from urllib.parse import urlsplit
+
+        try:
+            u = urlsplit(v.strip())
+            port = u.port  # raises ValueError on a non-numeric or out-of-range port
+        except ValueError as e:
+            raise ValueError(f"local_url {v!r} is not a valid URL: {e}") from None
+        if u.scheme not in ("http", "https"):
+            raise ValueError(f"local_url {v!r} must start with http:// or https://")
+        if not u.hostname:
+            raise ValueError(f"local_url {v!r} has no host")
+        if port is None:
+            raise ValueError(f"local_url {v!r} needs an explicit port, e.g. http://127.0.0.1:8765")
+        if u.query or u.fragment or u.path not in ("", "/"):
+            raise ValueError(f"local_url {v!r} must be scheme://host:port only (no path, query or fragment)")
+        return v.strip().rstrip("/")
+
     @field_validator("hip3_fee_scale")
     @classmethod
     def _check_fee_scale(cls, v: dict[str, float]) -> dict[str, float]:
