@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from hlmm import __version__
+from hlmm.commands.common import EXIT_CODES_HELP
 
 # Order here is the order shown in --help. A module that is not there yet is simply not offered.
 COMMANDS = ("demo", "backtest", "paper", "run", "exchange", "record", "synth", "report", "version")
@@ -17,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hlmm",
         description="Market maker for Hyperliquid perpetuals: live, paper and backtest on one engine.",
+        epilog=EXIT_CODES_HELP,
     )
     parser.add_argument("--version", action="version", version=f"hlmm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

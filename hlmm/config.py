@@ -103,6 +103,27 @@ class RunConfig(BaseModel):
         description="HIP-3 deployer fee scale per dex name in [0, 3] (not in perpDexs); unlisted dexes use 1",
     )
 
+    @field_validator("local_url")
+    @classmethod
+    def _check_local_url(cls, v: str) -> str:
+        """A well-formed http(s)://host:port URL, so a typo is a config error and not a traceback at connect."""
+        from urllib.parse import urlsplit
+
+        try:
+            u = urlsplit(v.strip())
+            port = u.port  # raises ValueError on a non-numeric or out-of-range port
+        except ValueError as e:
+            raise ValueError(f"local_url {v!r} is not a valid URL: {e}") from None
+        if u.scheme not in ("http", "https"):
+            raise ValueError(f"local_url {v!r} must start with http:// or https://")
+        if not u.hostname:
+            raise ValueError(f"local_url {v!r} has no host")
+        if port is None:
+            raise ValueError(f"local_url {v!r} needs an explicit port, e.g. http://127.0.0.1:8765")
+        if u.query or u.fragment or u.path not in ("", "/"):
+            raise ValueError(f"local_url {v!r} must be scheme://host:port only (no path, query or fragment)")
+        return v.strip().rstrip("/")
+
     @field_validator("hip3_fee_scale")
     @classmethod
     def _check_fee_scale(cls, v: dict[str, float]) -> dict[str, float]:
@@ -198,9 +219,35 @@ def load_config_dict(raw: dict[str, Any], overrides: list[str] | None = None) ->
             "set HLMM_PRIVATE_KEY or use account.keystore_path"
         )
     try:
-        return Config.model_validate(raw)
+        cfg = Config.model_validate(raw)
     except ValidationError as e:
         raise ConfigError(_format_error(e, raw)) from None
+    bad_num = _first_non_finite(cfg, "")
+    if bad_num is not None:
+        raise ConfigError(f"config error: {bad_num[0]}: must be a finite number, got {bad_num[1]!r}")
+    return cfg
+
+
+def _first_non_finite(v: Any, path: str) -> tuple[str, float] | None:
+    """The first non-finite number (nan, inf, -inf) anywhere in the validated config, with its field path: no
+    limit may be infinite (``max_position_usd = inf`` would disable the position cap)."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, float):
+        return None if math.isfinite(v) else (path, v)
+    if isinstance(v, BaseModel):
+        items: Any = ((k, getattr(v, k)) for k in type(v).model_fields)
+    elif isinstance(v, dict):
+        items = v.items()
+    elif isinstance(v, list | tuple):
+        items = enumerate(v)
+    else:
+        return None
+    for k, x in items:
+        found = _first_non_finite(x, f"{path}.{k}" if path else str(k))
+        if found is not None:
+            return found
+    return None
 
 
 def load_config(path: Path | str | None, overrides: list[str] | None = None) -> Config:

@@ -6,9 +6,12 @@ writer thread through a queue; the writer renders JSON into a 64 KiB buffered fi
 interpreter exit and on SIGTERM (when nobody else handles it): a clean exit or a kill loses no line.
 
 Secrets never reach a sink: :func:`redact_secrets` runs before any renderer and masks fields named like
-secrets (``signature``, ``private_key``, ...) and any string that looks like a raw private key
-(``0x`` + 64 hex digits). Transaction hashes have the same shape and are masked too: a false positive
-costs a hash in the log, a false negative would leak a key.
+secrets (``signature``, ``private_key``, ``key``, ``password``, ...), ``name=value`` pairs with such a name inside
+strings, any string that looks like a raw private key (64 hex digits, with or without ``0x``/``0X``, any case),
+and - wherever it appears, in any case, prefix or as its decimal integer - the value of every key loaded by
+:class:`~hlmm.venue.hyperliquid.wallet.Wallet` (registered with :func:`register_secret`). The rendered line is
+masked once more (tracebacks, reprs of objects). Transaction hashes have the key's shape and are masked too: a
+false positive costs a hash in the log, a false negative would leak a key.
 """
 
 from __future__ import annotations
@@ -32,29 +35,85 @@ import structlog
 REDACTED = "[REDACTED]"
 SECRET_KEYS = frozenset(
     {"signature", "sig", "private_key", "privatekey", "secret", "secret_key", "api_secret", "mnemonic", "password",
-     "keystore_password"}
+     "keystore_password", "key", "key_hex", "api_key", "apikey", "passphrase", "passwd", "seed_phrase",
+     "hlmm_private_key", "hlmm_keystore_password"}
 )
-_KEY_RE = re.compile(r"0x[0-9a-fA-F]{64}(?![0-9a-fA-F])")
+# 64 hex digits not inside a longer hex run, optional 0x/0X prefix, any case (a raw key or a hash)
+_KEY_RE = re.compile(r"(?<![0-9a-fA-F])(?:0[xX])?[0-9a-fA-F]{64}(?![0-9a-fA-F])")
+# name=value / name: value / "name": "value" inside a string, for a secret-like name
+_NAMED_RE = re.compile(
+    r"""(?i)(\b(?:private_?key|secret(?:_key)?|api_?secret|api_?key|password|passwd|passphrase|mnemonic|"""
+    r"""keystore_password|hlmm_private_key|key)["']?\s*[=:]\s*["']?)(?!\[REDACTED\])([^\s"',;}\]]+)"""
+)
+_secret_re: re.Pattern[str] | None = None  # the loaded keys' own values (hex any case, decimal)
+_secret_forms: set[str] = set()
+_secret_lock = threading.Lock()
+
+
+def register_secret(value: str | bytes) -> None:
+    """Mask this secret (a private key: hex with or without 0x, or its 32 raw bytes) wherever it appears in a log
+    line from now on: as hex in any case and with any prefix, and as its decimal integer."""
+    global _secret_re
+    if isinstance(value, bytes):
+        raw = value.hex()
+    else:
+        raw = value.strip()
+        if raw[:2] in ("0x", "0X"):
+            raw = raw[2:]
+    raw = raw.lower()
+    if len(raw) < 16:
+        return  # not a key: masking a short string would blank ordinary text
+    forms = {raw}
+    with contextlib.suppress(ValueError):
+        forms.add(str(int(raw, 16)))
+        stripped = raw.lstrip("0")
+        if len(stripped) >= 16:
+            forms.add(stripped)  # printed as a number in hex (no leading zeros)
+    with _secret_lock:
+        _secret_forms.update(forms)
+        alts = sorted(_secret_forms, key=len, reverse=True)
+        _secret_re = re.compile("|".join(re.escape(f) for f in alts), re.IGNORECASE)
+
+
+def _redact_str(v: str) -> str:
+    sr = _secret_re
+    if sr is not None:
+        v = sr.sub(REDACTED, v)
+    if len(v) >= 64:
+        v = _KEY_RE.sub(REDACTED, v)
+    if "=" in v or ":" in v:
+        v = _NAMED_RE.sub(lambda m: m.group(1) + REDACTED, v)
+    return v
 _LOGGER_NAME = "hlmm"
 
 ConsoleMode = Literal["pretty", "quiet"]
+
+
+_PLAIN = frozenset({float, bool, type(None)})  # values that cannot hold a key: skip them fast (hot path)
 
 
 def _redact_value(v: Any, depth: int = 0) -> Any:
     if depth > 6:  # pathological nesting: don't recurse forever, but don't print it either
         return REDACTED
     if isinstance(v, str):
-        return _KEY_RE.sub(REDACTED, v) if "0x" in v or "0X" in v else v
-    if isinstance(v, bytes) and len(v) == 32:
-        return REDACTED  # a raw 32-byte value may be a key
+        return _redact_str(v)
+    if isinstance(v, bytes | bytearray):
+        if len(v) == 32:
+            return REDACTED  # a raw 32-byte value may be a key
+        return _redact_str(repr(v)) if _secret_re is not None and _secret_re.search(v.hex()) else v
     if isinstance(v, dict):
-        return {k: (REDACTED if str(k).lower() in SECRET_KEYS else _redact_value(x, depth + 1)) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return type(v)(_redact_value(x, depth + 1) for x in v)
-    return v
+        return {_redact_str(k) if isinstance(k, str) else k:
+                (REDACTED if str(k).lower() in SECRET_KEYS else _redact_value(x, depth + 1)) for k, x in v.items()}
+    if isinstance(v, list | tuple | set | frozenset):
+        return [_redact_value(x, depth + 1) for x in v] if isinstance(v, set | frozenset) else \
+            type(v)(_redact_value(x, depth + 1) for x in v)
+    if type(v) in _PLAIN:
+        return v
+    text = str(v)  # any other object is rendered through str/repr later: judge it by that text
+    red = _redact_str(text)
+    return red if red != text else v
 
 
-_PLAIN = frozenset({int, float, bool, type(None)})  # values that cannot hold a key: skip them fast (hot path)
 
 
 def redact_secrets(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -65,6 +124,11 @@ def redact_secrets(_logger: Any, _method: str, event_dict: MutableMapping[str, A
         elif type(v) not in _PLAIN:
             event_dict[k] = _redact_value(v)
     return event_dict
+
+
+def redact_rendered(_logger: Any, _method: str, line: Any) -> Any:
+    """Last processor after a renderer: mask the finished line once more (tracebacks, reprs of objects)."""
+    return _redact_str(line) if isinstance(line, str) else line
 
 
 def _no_caller(*_a: Any, **_kw: Any) -> tuple[str, int, str, None]:
@@ -260,6 +324,7 @@ def configure_logging(
                     structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.dict_tracebacks,
                     structlog.processors.JSONRenderer(sort_keys=False),
+                    redact_rendered,
                 ],
                 foreign_pre_chain=pre_chain,
             )
@@ -277,6 +342,7 @@ def configure_logging(
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()),
+                redact_rendered,
             ],
             foreign_pre_chain=pre_chain,
         )

@@ -66,6 +66,8 @@ def test_backtest_and_signing_paths_leak_nothing(tmp_path: Path, monkeypatch: py
         log.error("wallet_error", error=str(e))
         assert KEY_HEX[:-2] not in str(e)
     log.info("env_check", private_key=KEY, note=f"key is {KEY}", nested={"deep": [KEY]})
+    log.info("env_check_forms", bare=KEY_HEX, upper="0X" + KEY_HEX.upper(), note=f"key={KEY_HEX} glued x{KEY_HEX}y",
+             decimal=int(KEY_HEX, 16), nested={"deep": [KEY_HEX.upper()]})
     for h in logging.getLogger("hlmm").handlers:
         h.flush()
     out, err = capfd.readouterr()

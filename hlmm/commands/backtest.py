@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from hlmm.commands.common import add_config_args, config_from_args
+from hlmm.commands.common import EXIT_ERROR, EXIT_KILLED, EXIT_OK, add_config_args, config_from_args
 from hlmm.config import Config
 from hlmm.engine.runner import PRESET_COINS, MarketSource, RunnerError, run_backtest, source_from_args
 from hlmm.engine.summary import format_summary
@@ -85,8 +85,11 @@ def finish(summary: dict[str, Any], json_path: str | None) -> int:
         print(f"summary written to {json_path}")
     if not summary["pnl_check"]["balanced"]:
         print("error: PnL accounting does not balance (see pnl_check)", file=sys.stderr)
-        return 1
-    return 0
+        return EXIT_ERROR
+    if summary.get("kill"):
+        print(f"killed by risk: {summary['kill']} (exit {EXIT_KILLED})", file=sys.stderr)
+        return EXIT_KILLED
+    return EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:

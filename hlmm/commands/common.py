@@ -7,6 +7,14 @@ import sys
 
 from hlmm.config import Config, ConfigError, load_config
 
+# Exit codes of backtest, paper and run (documented in README and `hlmm --help`): a supervisor must notice a kill.
+EXIT_OK = 0
+EXIT_ERROR = 1  # an error (incl. orders still resting after shutdown, unbalanced PnL accounting)
+EXIT_USAGE = 2  # bad command line or config
+EXIT_KILLED = 3  # the session ended because the risk kill switch fired (orders cancelled)
+EXIT_CODES_HELP = ("exit codes: 0 ok, 1 error (or orders left resting), 2 config/usage error, "
+                   "3 killed by risk (kill switch fired; orders cancelled), 130 interrupted")
+
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML config file (default: the embedded demo config)")

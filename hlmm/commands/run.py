@@ -12,7 +12,15 @@ import asyncio
 import sys
 from pathlib import Path
 
-from hlmm.commands.common import add_config_args, add_metrics_arg, config_from_args, metrics_port
+from hlmm.commands.common import (
+    EXIT_ERROR,
+    EXIT_KILLED,
+    EXIT_OK,
+    add_config_args,
+    add_metrics_arg,
+    config_from_args,
+    metrics_port,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -83,4 +91,9 @@ def run(args: argparse.Namespace) -> int:
     print(format_summary(res.summary))
     if args.json_path:
         write_json(args.json_path, res.summary)
-    return 1 if res.resting_after_shutdown else 0
+    if res.resting_after_shutdown:
+        return EXIT_ERROR
+    if res.summary.get("kill"):
+        print(f"killed by risk: {res.summary['kill']} (exit {EXIT_KILLED})", file=sys.stderr)
+        return EXIT_KILLED
+    return EXIT_OK

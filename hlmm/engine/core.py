@@ -412,7 +412,7 @@ class EngineCore:
         pos = self.portfolio.position
         mid = self.market.mid
         mid_f = mid if mid is not None else math.nan
-        self.recorder.fills.append((f.ts, f.is_buy, f.px, f.sz, f.fee, f.is_maker, mid_f))
+        self.recorder.on_fill(f.ts, f.is_buy, f.px, f.sz, f.fee, f.is_maker, mid_f)
         self.recorder.on_position(f.ts, pos)
         if not self._quiet:
             self.log.info(

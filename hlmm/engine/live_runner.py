@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from hlmm.config import Config
+from hlmm.engine.recorder import LIVE_SERIES_MAX
 from hlmm.engine.runner import MetricsHook, RunnerError, kill_reason, start_metrics
 from hlmm.engine.session import Item, NullLog, run_session
-from hlmm.engine.summary import RunStats, SummaryError, build_summary
+from hlmm.engine.summary import LIVE_STATS_MAX, RunStats, SummaryError, build_summary
 from hlmm.market.instrument import InstrumentRegistry
 from hlmm.market.parse import MARKET_CHANNELS, ParseError, parse_ws_message
 from hlmm.venue.hyperliquid.validate import BadInputCounter
@@ -179,10 +180,11 @@ async def run_live(
 
         q: asyncio.Queue[Item] = asyncio.Queue()
         stop = stop or asyncio.Event()
-        stats = RunStats(coin, start_ts)
         # Malformed market messages (non-finite/non-positive numbers, crossed books, wrong types) never reach the
         # engine: counted per channel, the first of each logged (the summary's venue_stats carries the counts).
         bad_market = BadInputCounter(logger, "market", clock)
+        stats = RunStats(coin, start_ts, max_points=LIVE_STATS_MAX)  # days-long sessions: bounded series
+        engine.recorder.max_points = LIVE_SERIES_MAX
 
         def on_ws(ts: float, channel: str, data: Any) -> None:
             if channel in MARKET_CHANNELS:

@@ -1,9 +1,15 @@
 """In-memory time series the engine keeps for the summary and the report (lists of tuples: cheap to
-append, turned into arrays by the consumer). Times are engine time (``ts``, seconds)."""
+append, turned into arrays by the consumer). Times are engine time (``ts``, seconds).
+
+Backtests keep every point (``max_points`` None). Live and paper sessions run for days, so their runners set
+``max_points`` (:data:`LIVE_SERIES_MAX`): each series is then a ring of its most recent ``max_points`` entries
+(trimmed at every sample); counts and totals (fills by side, fill volume) are kept as running counters."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+LIVE_SERIES_MAX = 20_000  # points kept per series in live/paper (~5.5 h of 1 s samples)
 
 
 @dataclass(slots=True)
@@ -34,6 +40,10 @@ class EngineRecorder:
     n_market_events: int = 0
     n_quote_cycles: int = 0
     deferred: int = 0  # placements deferred by the exposure invariant or the action budget
+    max_points: int | None = None  # None: unbounded (backtest); else each series keeps its last max_points
+    n_fills_buy: int = 0
+    n_fills_sell: int = 0
+    fill_volume_usd: float = 0.0
     _next_sample: float = 0.0
 
     def __post_init__(self) -> None:
@@ -52,6 +62,26 @@ class EngineRecorder:
             self.mids.append((ts, mid))
         if pnl is not None:
             self.pnl.append((ts, pnl))
+        if self.max_points is not None:
+            self.trim()
+
+    def trim(self) -> None:
+        """Keep the most recent ``max_points`` entries of every series (no-op when unbounded)."""
+        n = self.max_points
+        if n is None:
+            return
+        for series in (self.quotes, self.resting, self.fills, self.mids, self.pnl, self.position):
+            if len(series) > n:
+                del series[: len(series) - n]
+
+    def on_fill(self, ts: float, is_buy: bool, px: float, sz: float, fee: float, is_maker: bool,
+                mid: float) -> None:
+        self.fills.append((ts, is_buy, px, sz, fee, is_maker, mid))
+        if is_buy:
+            self.n_fills_buy += 1
+        else:
+            self.n_fills_sell += 1
+        self.fill_volume_usd += px * sz
 
     def on_resting(self, ts: float, nb: int, na: int) -> None:
         if not self.resting or self.resting[-1][1] != nb or self.resting[-1][2] != na:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hlmm.config import Config
+from hlmm.engine.recorder import LIVE_SERIES_MAX
 from hlmm.engine.runner import (
     MarketSource,
     RunnerError,
@@ -28,7 +29,7 @@ from hlmm.engine.runner import (
     start_metrics,
 )
 from hlmm.engine.session import Item, run_session
-from hlmm.engine.summary import RunStats, build_summary
+from hlmm.engine.summary import LIVE_STATS_MAX, RunStats, build_summary
 from hlmm.report.terminal import View, view_from_engine
 
 DRAIN_WALL_S = 2.0
@@ -101,7 +102,8 @@ async def run_paper(
         engine.warm_start(mids=source.warm_mids, trades=source.warm_trades)
     exchange = SimExchange(source.registry, latency or LatencyModel(seed=seed), queue=queue, seed=seed)
     venue = SimVenue(exchange, clock=clock)
-    stats = RunStats(coin, start_ts)
+    stats = RunStats(coin, start_ts, max_points=LIVE_STATS_MAX)  # days-long sessions: bounded series
+    engine.recorder.max_points = LIVE_SERIES_MAX
     max_pos_usd = cfg.coin(coin).risk.max_position_usd
     stop = stop or asyncio.Event()
     q: asyncio.Queue[Item] = asyncio.Queue()

@@ -31,6 +31,10 @@ SHARPE_MIN_INTERVALS = 30
 SECONDS_PER_YEAR = 365.0 * 86400.0  # crypto trades every day
 MARKOUT_HORIZONS_S = (1.0, 10.0, 60.0)
 BALANCE_TOLERANCE_USD = 0.005  # "to the cent"
+# Live/paper: at most this many mid points (thinned evenly over the whole run) and this many recent fills and
+# funding events are kept; the ledger, counts and extremes are running values, so the summary stays exact for
+# PnL/position/volumes and approximate (thinned mids, recent fills) only for drawdown, Sharpe and markouts.
+LIVE_STATS_MAX = 20_000
 
 
 class SummaryError(ValueError):
@@ -108,14 +112,47 @@ class RunStats:
     up_total_s: float = 0.0
     up_both_s: float = 0.0
     n_uptime_samples: int = 0
+    # bounded mode (live/paper): None keeps everything (backtest: results unchanged)
+    max_points: int | None = None
+    mid_pnl: list[float] = field(default_factory=list)  # bounded mode: PnL at each kept mid (running ledger)
+    _mid_stride: float = 0.0  # bounded mode: minimum spacing between kept mids (doubles as the run grows)
+    _led: Ledger = field(default_factory=Ledger)  # running ledger in arrival order (bounded mode's ledger)
+    n_fills: int = 0
+    max_abs_position: float = 0.0
+    maker_usd: float = 0.0
+    taker_usd: float = 0.0
 
     def on_mid(self, ts: float, mid: float) -> None:
         """Record the mid when it changes (engine clock)."""
         self.mid_last_seen = ts
         px = self.mid_px
+        if self.max_points is not None:
+            self._on_mid_bounded(ts, mid)
+            return
         if not px or px[-1] != mid:
             self.mid_ts.append(ts)
             px.append(mid)
+
+    def _on_mid_bounded(self, ts: float, mid: float) -> None:
+        """Thinned series: a point closer than the stride to the one before replaces the last (so the last mid
+        is always the current one); past ``max_points`` every other point goes and the stride doubles."""
+        mts, px, pnl = self.mid_ts, self.mid_px, self.mid_pnl
+        if px and px[-1] == mid:
+            return
+        v = self._led.pnl_total(mid)
+        if len(mts) >= 2 and ts - mts[-2] < self._mid_stride:
+            mts[-1], px[-1], pnl[-1] = ts, mid, v
+            return
+        mts.append(ts)
+        px.append(mid)
+        pnl.append(v)
+        n = len(mts)
+        if self.max_points is not None and n > self.max_points:
+            keep = [*range(0, n - 1, 2), n - 1]
+            mts[:] = [mts[i] for i in keep]
+            px[:] = [px[i] for i in keep]
+            pnl[:] = [pnl[i] for i in keep]
+            self._mid_stride = (mts[-1] - mts[0]) / max(1, len(mts) - 1)
 
     def on_actions(self, actions: Sequence[VenueAction], ts: float) -> None:
         for a in actions:
@@ -147,6 +184,18 @@ class RunStats:
                 return
             self._fill_keys.add(key)
             self.fills.append(ev)
+            self.n_fills += 1
+            led = self._led
+            led.on_fill(ev.is_buy, ev.px, ev.sz, ev.fee)
+            self.max_abs_position = max(self.max_abs_position, abs(led.position))
+            if ev.is_maker:
+                self.maker_usd += ev.px * ev.sz
+            else:
+                self.taker_usd += ev.px * ev.sz
+            if self.max_points is not None and len(self.fills) > self.max_points:
+                for old in self.fills[: len(self.fills) - self.max_points]:
+                    self._fill_keys.discard((old.tid, old.oid))  # the venue adapter de-duplicates further back
+                del self.fills[: len(self.fills) - self.max_points]
         elif isinstance(ev, OrderRejected):
             r = str(ev.reason)
             self.rejections[r] = self.rejections.get(r, 0) + 1
@@ -154,6 +203,9 @@ class RunStats:
             self.cancel_rejects += 1
         elif isinstance(ev, Funding):
             self.funding.append(ev)
+            self._led.on_funding(ev.usdc)
+            if self.max_points is not None and len(self.funding) > self.max_points:
+                del self.funding[: len(self.funding) - self.max_points]
 
     def on_resting(self, ts: float, n_bids: int, n_asks: int) -> None:
         """Sample of what rests at the venue now; time before the first quote is not counted."""
@@ -174,6 +226,9 @@ class RunStats:
         self._up_prev_both = n_bids > 0 and n_asks > 0
 
     def ledger(self) -> Ledger:
+        if self.max_points is not None:
+            r = self._led
+            return Ledger(r.position, r.avg_entry, r.cash, r.realized, r.fees, r.funding)
         led = Ledger()
         items: list[tuple[float, int, Any]] = [(f.ts, 0, f) for f in self.fills]
         items += [(f.ts, 1, f) for f in self.funding]
@@ -188,6 +243,8 @@ class RunStats:
 
 def _pnl_series(stats: RunStats) -> tuple[np.ndarray, np.ndarray]:
     """PnL (cash + position*mid) at every recorded mid change, from the fill/funding ledger."""
+    if stats.max_points is not None:  # bounded: recorded with each kept mid from the running ledger
+        return np.asarray(stats.mid_ts, dtype=np.float64), np.asarray(stats.mid_pnl, dtype=np.float64)
     mts = np.asarray(stats.mid_ts, dtype=np.float64)
     mpx = np.asarray(stats.mid_px, dtype=np.float64)
     fills = sorted(stats.fills, key=lambda f: f.ts)
@@ -303,13 +360,16 @@ def build_summary(
     pos = 0.0
     max_abs = 0.0
     maker_usd = taker_usd = 0.0
-    for f in sorted(stats.fills, key=lambda f: f.ts):
-        pos += f.sz if f.is_buy else -f.sz
-        max_abs = max(max_abs, abs(pos))
-        if f.is_maker:
-            maker_usd += f.px * f.sz
-        else:
-            taker_usd += f.px * f.sz
+    if stats.max_points is not None:  # bounded: running values (the fills list holds only recent ones)
+        max_abs, maker_usd, taker_usd = stats.max_abs_position, stats.maker_usd, stats.taker_usd
+    else:
+        for f in sorted(stats.fills, key=lambda f: f.ts):
+            pos += f.sz if f.is_buy else -f.sz
+            max_abs = max(max_abs, abs(pos))
+            if f.is_maker:
+                maker_usd += f.px * f.sz
+            else:
+                taker_usd += f.px * f.sz
 
     uptime = stats.up_both_s / stats.up_total_s if stats.up_total_s > 0 else None
     out: dict[str, Any] = {
@@ -322,7 +382,7 @@ def build_summary(
         "funding": funding,
         "position": position,
         "mark": mark,
-        "n_fills": len(stats.fills),
+        "n_fills": stats.n_fills if stats.max_points is not None else len(stats.fills),
         "maker_volume_usd": maker_usd,
         "taker_volume_usd": taker_usd,
         "max_abs_position": max_abs,

@@ -78,8 +78,6 @@ def engine_metrics(engine: Any, ts: float) -> EngineMetrics:
     ks = engine.kill_switch
     state = ks.state
     rec = engine.recorder
-    buys = sum(1 for f in rec.fills if f[1])
-    vol = sum(f[2] * f[3] for f in rec.fills)
     return EngineMetrics(
         coin=engine.coin,
         ts=ts,
@@ -101,8 +99,8 @@ def engine_metrics(engine: Any, ts: float) -> EngineMetrics:
         killed=bool(ks.killed),
         kill_reason=state.reason if ks.killed else None,
         rejections=dict(rec.rejections),
-        fills={"buy": buys, "sell": len(rec.fills) - buys},
-        fill_volume_usd=vol,
+        fills={"buy": rec.n_fills_buy, "sell": rec.n_fills_sell},  # running counts: the series may be bounded
+        fill_volume_usd=rec.fill_volume_usd,
         actions=dict(rec.actions),
     )
 

@@ -90,7 +90,7 @@ def view_from_engine(
         realized=pf.realized,
         unrealized=pf.unrealized(mid) if mid else 0.0,
         fees=pf.fees,
-        n_fills=len(stats.fills),
+        n_fills=stats.n_fills if stats.max_points is not None else len(stats.fills),
         recent_fills=fills,
         est=est,
         kill=ks.state.reason if ks.killed else None,

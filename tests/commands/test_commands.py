@@ -59,11 +59,11 @@ def test_kill_state_survives_restart(tmp_path: Path) -> None:
     # market data "older" than 10 ms (the feed latency is 100 ms): the stale-data kill fires at once
     base = ["backtest", "--preset", "btc", "--duration", "60", "--no-progress", "--kill-state", str(ks),
             *_common(tmp_path)]
-    assert main([*base, "--json", str(out1), "--set", "coins.BTC.risk.max_data_stale_s=0.01"]) == 0
+    assert main([*base, "--json", str(out1), "--set", "coins.BTC.risk.max_data_stale_s=0.01"]) == 3  # killed: exit 3
     s1 = json.loads(out1.read_text())
     assert s1["kill"] is not None and ks.exists()
     # a normal config, same kill state: still killed, never quotes
-    assert main([*base, "--json", str(out2)]) == 0
+    assert main([*base, "--json", str(out2)]) == 3  # still killed (latched)
     s2 = json.loads(out2.read_text())
     assert s2["kill"] == s1["kill"]
     assert s2["n_orders_placed"] == 0 and s2["time_to_first_quote_s"] is None

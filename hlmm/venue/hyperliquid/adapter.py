@@ -72,6 +72,10 @@ _SEEN_FILLS_MAX = 200_000
 DEGRADED_WINDOW_S = 60.0  # health reads "degraded" this long after a bad message or a task failure
 TASK_BACKOFF = Backoff(base_s=0.5, max_s=10.0)  # restart delays of the supervised background tasks
 RESYNC_BACKOFF = Backoff(base_s=0.25, max_s=5.0)  # retries of a failed resync (REST error or bad reply)
+# Finished orders (cancelled, rejected, filled) kept so late user-stream updates and fills of recently finished
+# orders still de-duplicate and map oid -> cloid; older ones are forgotten (the tracker keeps its own, larger,
+# bounded history and counts anything later as a late/unknown event). Tables stay O(live + 2 * this).
+KEEP_FINISHED = 2_000
 
 # orderUpdates status -> OrderCancelled.reason (anything else ending in "Canceled" keeps its own name)
 _CANCEL_REASONS = {
@@ -190,6 +194,7 @@ class HyperliquidVenue:
         budget_reserve: int = 200,
         uncertain_delay_s: float = 1.0,
         task_fail_bound_s: float = 15.0,
+        keep_finished: int = KEEP_FINISHED,
         log: Any = None,
     ) -> None:
         self.info = info
@@ -229,6 +234,9 @@ class HyperliquidVenue:
         self._seen_fills: set[tuple[int, int]] = set()
         self._seen_fills_q: deque[tuple[int, int]] = deque()
         self._status_ref: dict[str, int] = {}  # cloid (placeholder) -> oid for orders we address by oid
+        self.keep_finished = max(1, int(keep_finished))
+        self._prune_at = 2 * self.keep_finished  # next table size that triggers a sweep (amortised O(1)/order)
+        self._stale_prev: set[tuple[str, Any]] = set()  # non-current entries seen by the last sweep
         self._q_cancel: list[CancelOrder] = []
         self._q_modify: list[ModifyOrder] = []
         self._q_place: list[PlaceOrder] = []
@@ -308,6 +316,8 @@ class HyperliquidVenue:
                 raise VenueError(f"unsupported action {type(a).__name__}")
         if not actions:
             return
+        if len(self._orders) + len(self._oid_cloid) > self._prune_at:
+            self.prune()
         if self.batch_interval_s <= 0 or not self._started:
             await self.flush()
         else:
@@ -386,6 +396,56 @@ class HyperliquidVenue:
                 await self.exchange.schedule_cancel(None)
             self.dead_man_until_ms = None
             self._dead_man_sent = False
+
+    # ---- bounded memory -----------------------------------------------------------------------------------
+    def prune(self) -> None:
+        """Forget finished orders beyond the ``keep_finished`` most recent, and their leg entries.
+
+        Kept: every live order (remaining > 0, or queued for sending) with its current (cloid, oid) leg, and the
+        ``keep_finished`` most recently changed finished orders. Any other entry (an old oid of a modified order,
+        a foreign placeholder, a leg of a forgotten order) is dropped once it has survived one whole sweep
+        interval (two-generation scheme), so a late update still finds it for at least that long."""
+        queued = ({p.cloid for p in self._q_place} | {m.cloid for m in self._q_modify}
+                  | {c.cloid for c in self._q_cancel})
+        finished = [o for o in self._orders.values() if o.remaining <= 0 and o.cloid not in queued]
+        if len(finished) > self.keep_finished:
+            finished.sort(key=lambda o: o.changed_ts)
+            for o in finished[: len(finished) - self.keep_finished]:
+                del self._orders[o.cloid]
+        orders = self._orders
+
+        def current(cloid: str, oid: int | None) -> bool:
+            o = orders.get(cloid)
+            return o is not None and (oid is None or o.oid is None or o.oid == oid)
+
+        stale: set[tuple[str, Any]] = set()
+        prev = self._stale_prev
+
+        def keep(table: str, key: Any, is_current: bool) -> bool:
+            if is_current:
+                return True
+            tag = (table, key)
+            if tag in prev:
+                return False
+            stale.add(tag)
+            return True
+
+        self._oid_cloid = {oid: c for oid, c in self._oid_cloid.items()
+                           if keep("oid", oid, current(c, oid) or c in queued)}
+        self._status_ref = {c: oid for c, oid in self._status_ref.items()
+                            if keep("ref", c, current(c, oid) or c in queued)}
+        self._acked = {k for k in self._acked if keep("acked", k, current(*k))}
+        self._ended = {k for k in self._ended if keep("ended", k, current(*k))}
+        self._rejected = {k for k in self._rejected
+                          if keep("rejected", k, (o := orders.get(k[0])) is not None and o.gen == k[1])}
+        self._stale_prev = stale
+        self._prune_at = len(self._orders) + len(self._oid_cloid) + 2 * self.keep_finished
+
+    def table_sizes(self) -> dict[str, int]:
+        """Sizes of the per-order tables (for tests and diagnostics)."""
+        return {"orders": len(self._orders), "oid_cloid": len(self._oid_cloid), "acked": len(self._acked),
+                "ended": len(self._ended), "rejected": len(self._rejected), "status_ref": len(self._status_ref),
+                "seen_fills": len(self._seen_fills)}
 
     # ---- extras used by the runner -----------------------------------------------------------------------
     def user_subscriptions(self) -> list[dict]:

@@ -14,6 +14,8 @@ from pathlib import Path
 from coincurve import PrivateKey
 from Crypto.Hash import keccak as _keccak
 
+from hlmm.logsetup import register_secret
+
 _KEY_RE = re.compile(r"^(?:0x)?[0-9a-fA-F]{64}$")
 _ADDR_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
@@ -58,6 +60,7 @@ class Wallet:
         if not isinstance(key, PrivateKey):
             raise WalletError("Wallet needs a coincurve PrivateKey; use Wallet.from_key/from_env/from_keystore")
         self._key = key
+        register_secret(key.secret)  # the log redactor masks this key's value in any form from now on
         self.address = address_of(key.public_key.format(compressed=False))
         self.account_address = (
             self.address if account_address is None else normalize_address(account_address, "account_address")
