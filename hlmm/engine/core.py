@@ -553,6 +553,10 @@ class EngineCore:
         if ts > self._now:
             self._now = ts
         self._shutting_down = True
+        if self.kill_switch.changed:
+            # A clean exit saves the latest peak / day start (the persist throttle is for the hot path): the next
+            # process measures its drawdown from this peak.
+            self._persist_needed = True
         acts: list[VenueAction] = []
         for o in self.tracker.live(self.coin):
             if not o.cancel_pending and o.tif == Tif.ALO:
