@@ -206,6 +206,26 @@ class EngineCore:
             n_candles=len(candles or ()),
         )
 
+    def restore_day(self, position0: float, anchor_px: float | None, fills: list[Fill]) -> int:
+        """Live restart: rebuild today's accounting so ``pnl_total`` is the PnL of the day window that
+        ``risk.kill_switch.resume_state`` rebased the kill state onto: the position held when the window began
+        (``position0``) valued at ``anchor_px``, then today's fills (deduplicated by (tid, oid)). Call once, before
+        ``sync``; returns how many fills were applied. Backtest and paper never call it (they start flat at 0)."""
+        if self.portfolio.n_fills or self.portfolio.position:
+            raise EngineError("restore_day must be called on a fresh engine")
+        if position0 != 0.0:
+            if anchor_px is None:
+                raise EngineError(f"a position of {position0} at the day's start needs an anchor price")
+            self.portfolio.adopt(position0, anchor_px)
+        n = 0
+        for f in sorted(fills, key=lambda x: x.ts):
+            if f.coin == self.coin:
+                n += self.portfolio.on_fill(f)
+        self.recorder.on_position(self._now, self.portfolio.position)
+        self.log.info("day_restored", coin=self.coin, position0=position0, anchor_px=anchor_px, fills=n,
+                      position=self.portfolio.position, realized=self.portfolio.realized, fees=self.portfolio.fees)
+        return n
+
     # ---- market events (hot path) ---------------------------------------------------------------------------
     def on_market(self, ev: MarketEvent) -> list[VenueAction]:
         h = self._dispatch_market.get(type(ev))
@@ -533,6 +553,10 @@ class EngineCore:
         if ts > self._now:
             self._now = ts
         self._shutting_down = True
+        if self.kill_switch.changed:
+            # A clean exit saves the latest peak / day start (the persist throttle is for the hot path): the next
+            # process measures its drawdown from this peak.
+            self._persist_needed = True
         acts: list[VenueAction] = []
         for o in self.tracker.live(self.coin):
             if not o.cancel_pending and o.tif == Tif.ALO:
@@ -561,7 +585,7 @@ class EngineCore:
         no_book = self.market.book_ts_exchange is None
         age = max(0.0, ts - self.start_ts) if no_book else self.market.book_age(ts)
         was_killed = self.kill_switch.killed
-        d = self.kill_switch.check(ts, pnl, pos_value, age)
+        d = self.kill_switch.check(ts, pnl, pos_value, age, mark_px=mark if mark > 0 else None)
         self.last_risk = d
         if d.action is RiskAction.KILL and not was_killed:
             self._on_killed(ts, d)

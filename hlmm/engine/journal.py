@@ -118,3 +118,55 @@ class FillJournal:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class DailyFillJournal:
+    """The live fill journal: one :class:`FillJournal` file per UTC day of the fill's ``ts``
+    (``<dir>/fills_<tag>_<YYYY-MM-DD>.jsonl``), so a restart reads one day, not the account's whole history.
+    ``seen`` answers for every fill loaded or appended in this process; ``same`` says whether a known key carries
+    the same trade (a reset local exchange reuses tids: such a fill is new, not a duplicate)."""
+
+    def __init__(self, directory: Path | str, tag: str, fsync: bool = True) -> None:
+        self.dir = Path(directory)
+        self.tag = tag
+        self.fsync = fsync
+        self._days: dict[str, FillJournal] = {}
+        self._fills: dict[tuple[int, int], Fill] = {}
+
+    def path_for(self, day: str) -> Path:
+        return self.dir / f"fills_{self.tag}_{day}.jsonl"
+
+    def _journal(self, day: str) -> FillJournal:
+        j = self._days.get(day)
+        if j is None:
+            j = self._days[day] = FillJournal(self.path_for(day), fsync=self.fsync)
+            for f in j.load():
+                self._fills.setdefault((f.tid, f.oid), f)
+        return j
+
+    def load_day(self, day: str) -> list[Fill]:
+        """The fills journaled for ``day`` (file order; JournalError when the file is corrupt)."""
+        j = self._journal(day)
+        return [f for f in self._fills.values() if (f.tid, f.oid) in j.keys]
+
+    def seen(self, f: Fill) -> bool:
+        return (f.tid, f.oid) in self._fills
+
+    def same(self, f: Fill) -> bool:
+        """Journaled under this (tid, oid) with the same side, price and size."""
+        g = self._fills.get((f.tid, f.oid))
+        return g is not None and g.is_buy == f.is_buy and g.px == f.px and g.sz == f.sz
+
+    def append(self, f: Fill) -> bool:
+        """Journal ``f`` durably in its day's file; False when that day already holds (tid, oid)."""
+        from hlmm.risk.kill_switch import utc_day
+
+        j = self._journal(utc_day(f.ts))
+        if not j.append(f):
+            return False
+        self._fills[(f.tid, f.oid)] = f
+        return True
+
+    def close(self) -> None:
+        for j in self._days.values():
+            j.close()

@@ -8,6 +8,11 @@ coroutine fed by a queue (market events, venue events, timer ticks, stop), so th
 
 Start-up: resolve the instrument from exchange meta -> Binance symbol (logged: which one, or why off) -> engine
 (kill state restored) -> warm start from ``candleSnapshot`` -> venue start -> snapshot -> ``engine.sync``.
+Live restart (loss limits): before the engine is built, the day's accounting is rebuilt from the exchange's fills
+of the UTC day united with the fill journal (``hlmm.engine.day_restore``), the kill state is rebased onto that
+quantity (``resume_state``) and the engine restores it (``restore_day``); every fill is journaled durably in the
+state dir (next to the kill state) and a fill already journaled is never passed on again. Paper mode does none of
+this (it starts flat with PnL 0, as a backtest).
 Shutdown (duration, SIGINT/SIGTERM): engine cancels what it has, venue ``cancel_all`` backstop, wait for acks with
 a timeout, kill state persisted, summary.
 """
@@ -18,6 +23,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from hlmm.config import Config
@@ -124,10 +130,12 @@ async def run_live(
     binance_base_url: str | None = None,
     clock: Callable[[], float] = time.time,
     metrics_port: int | None = None,
+    journal_dir: str | Path | None = None,
 ) -> LiveResult:
     """Run one coin live or paper on live market data for ``duration_s`` wall seconds (or until stopped).
 
-    ``metrics_port`` (default ``run.metrics_port``; 0 = any free port) serves Prometheus ``/metrics`` on 127.0.0.1."""
+    ``metrics_port`` (default ``run.metrics_port``; 0 = any free port) serves Prometheus ``/metrics`` on 127.0.0.1.
+    ``journal_dir``: where the live fill journal lives (default: the kill store's directory; none without either)."""
     from hlmm.engine.core import EngineCore
     from hlmm.venue.binance import BINANCE_FUTURES_WS, BinanceFeed, resolve_binance_symbol
     from hlmm.venue.hyperliquid.meta import MetaError, resolve_registry
@@ -150,6 +158,7 @@ async def run_live(
     feed: Any = None
     venue: Any = None
     metrics: MetricsHook | None = None
+    journal: Any = None
     try:
         try:
             reg = registry or await resolve_registry(info, [coin], hip3_fee_scale=cfg.run.hip3_fee_scale)
@@ -168,9 +177,17 @@ async def run_live(
                 raise RunnerError("not confirmed by the operator; nothing was sent")
         start_ts = clock()
         kill_state = kill_store.load() if kill_store is not None else None
+        restored: Any = None
+        if mode == "live":
+            account = (cfg.account.vault_address or wallet.account_address).lower()
+            journal = _open_journal(journal_dir, kill_store, coin, account)
+            kill_state, restored = await _restore_day(info, account, coin, start_ts, kill_state, kill_store,
+                                                      journal, logger, out)
         # The engine uses exactly the reference symbol that runs (resolved above), or none ("off").
         engine = EngineCore(coin, inst, cfg.coin(coin), start_ts, kill_state=kill_state, log=log,
                             foreign_orders=cfg.run.foreign_orders, ref_symbol=sym or "off")
+        if restored is not None:
+            engine.restore_day(restored.position0, kill_state.day_anchor_px, restored.fills)
         metrics = start_metrics(metrics_port if metrics_port is not None else cfg.run.metrics_port, logger)
         if metrics is not None:
             out(f"metrics: http://127.0.0.1:{metrics.port}/metrics")
@@ -232,7 +249,7 @@ async def run_live(
             from hlmm.sim.venue import SimVenue
 
             venue = SimVenue(SimExchange(reg, LatencyModel(seed=0), queue="prob", seed=0), clock=clock)
-        venue.set_event_sink(lambda ev: q.put_nowait(("v", ev)))
+        venue.set_event_sink(_fill_gate(journal, lambda ev: q.put_nowait(("v", ev)), logger))
         await ws.start()
         if not await ws.wait_connected(15.0):
             raise RunnerError(f"websocket {ws_url} did not connect: {ws.last_error}")
@@ -244,8 +261,10 @@ async def run_live(
             await feed.start()
 
         return await _loop(engine, venue, stats, q, stop, cfg, coin, mode, duration_s, kill_store, logger,
-                           install_signals, timer_interval_s, clock, out, metrics, bad_market)
+                           install_signals, timer_interval_s, clock, out, metrics, bad_market, restored)
     finally:
+        if journal is not None:
+            journal.close()
         if metrics is not None:
             await asyncio.to_thread(metrics.close)
         if feed is not None:
@@ -263,14 +282,22 @@ async def _loop(
     timer_interval_s: float, clock: Callable[[], float], out: Callable[[str], None],
     metrics: MetricsHook | None = None,
     bad_market: Any = None,
+    restored: Any = None,
 ) -> LiveResult:
     end_ts = stats.start_ts + duration_s
+
+    def synced() -> None:
+        # What the engine holds after the start-up sync (a restored day, an inherited position) is the opening
+        # balance of this session's independent ledger, so the summary's PnL check stays meaningful.
+        stats.set_opening(engine.portfolio)
+        out(f"{mode} {coin}: running for {duration_s:g} s (Ctrl-C stops and cancels everything)")
+
     end = await run_session(
         engine, venue, stats, q, stop, coin=coin, clock=clock, end_ts=end_ts, timer_wall_s=timer_interval_s,
         resting=lambda: (o for o in engine.tracker.live(coin) if o.acked),
         drained=lambda: not engine.tracker.live(coin), drain_wall_s=DRAIN_WALL_S, feed_venue=mode == "paper",
         kill_store=kill_store, log=log, metrics=metrics, install_signals=install_signals,
-        on_synced=lambda: out(f"{mode} {coin}: running for {duration_s:g} s (Ctrl-C stops and cancels everything)"),
+        on_synced=synced,
     )
     snap = end.snapshot
     summary: dict[str, Any] | None
@@ -280,7 +307,7 @@ async def _loop(
             portfolio=engine.portfolio, kill=kill_reason(engine), wall_s=end.wall_s, mode=mode,
             venue_position=snap.position if snap is not None else None,
             extra={"stopped_by": end.stopped_by, "resting_after_shutdown": end.resting_after_shutdown,
-                   "venue_stats": _venue_stats(venue, bad_market)},
+                   "venue_stats": _venue_stats(venue, bad_market), "day_restore": _restore_info(restored, engine)},
         )
     except SummaryError as e:
         log.warning("no_summary", error=str(e))
@@ -298,3 +325,92 @@ def _venue_stats(venue: Any, bad_market: Any = None) -> dict[str, Any]:
     if isinstance(health, str):
         out["health"] = health
     return out
+
+
+def _open_journal(journal_dir: str | Path | None, kill_store: Any, coin: str, account: str) -> Any:
+    """The live fill journal, next to the kill state unless told otherwise (None: no state dir at all)."""
+    from hlmm.commands.backtest import safe_name
+    from hlmm.engine.journal import DailyFillJournal
+
+    d = Path(journal_dir) if journal_dir is not None else None
+    if d is None and kill_store is not None and getattr(kill_store, "path", None) is not None:
+        d = Path(kill_store.path).parent
+    if d is None:
+        return None
+    # The account is part of the name: one state dir may serve several accounts; tids are per exchange.
+    return DailyFillJournal(d, f"{safe_name(coin)}_{account[:12]}")
+
+
+async def _restore_day(info: Any, account: str, coin: str, start_ts: float, kill_state: Any, kill_store: Any,
+                       journal: Any, log: Any, out: Callable[[str], None]) -> tuple[Any, Any]:
+    """Rebuild the UTC day so far (exchange fills + journal) and rebase the kill state onto it; refuse to start
+    (RunnerError) when the exchange cannot tell us: a loss limit that does not know today's losses is no limit."""
+    from hlmm.engine.day_restore import DayRestoreError, parse_book_mid, restore_day
+    from hlmm.engine.journal import JournalError
+    from hlmm.market.instrument import parse_coin
+    from hlmm.risk.kill_switch import _day_bounds, resume_state, utc_day
+
+    day_start, _ = _day_bounds(start_ts)
+    try:
+        jfills = journal.load_day(utc_day(start_ts)) if journal is not None else []
+    except JournalError as e:
+        raise RunnerError(f"fill journal is corrupt, inspect it (never delete it blindly): {e}") from None
+    try:
+        r = await restore_day(info, account, coin, parse_coin(coin).dex, day_start, jfills, log)
+        mid = parse_book_mid(await info.l2_book(coin))
+    except DayRestoreError as e:
+        raise RunnerError(f"cannot rebuild today's PnL for the loss limits: {e}") from None
+    except Exception as e:
+        raise RunnerError(f"cannot read today's fills/position for the loss limits: {e}") from None
+    state = resume_state(kill_state, start_ts, mid)
+    if r.position0 != 0.0 and state.day_anchor_px is None:
+        raise RunnerError(f"{coin}: a position of {r.position0} at the day's start and no mark to value it")
+    if kill_store is not None:
+        kill_store.save(state)
+    if journal is not None:
+        for f in r.fills:
+            if not journal.seen(f):
+                journal.append(f)
+    log.info("day_restored", coin=coin, day=state.day, fills=len(r.fills), exchange_fills=r.n_exchange,
+             journal_only=r.n_journal_only, bad=r.n_bad, position_now=r.position_now, position0=r.position0,
+             anchor_px=state.day_anchor_px, peak_day_pnl=state.peak_pnl, killed=state.killed)
+    if r.n_journal_only:
+        log.warning("journal_only_fills", coin=coin, count=r.n_journal_only)
+    out(f"day so far: {len(r.fills)} fill(s) of {coin} since 00:00 UTC, position at the day's start {r.position0:g}")
+    return state, r
+
+
+def _fill_gate(journal: Any, put: Callable[[Any], None], log: Any) -> Callable[[Any], None]:
+    """Venue event sink: every new fill is journaled durably before the engine sees it; a fill the journal already
+    holds (the same trade seen over WS and again from a REST resync, or from before a restart) is dropped, so it
+    is applied exactly once."""
+    if journal is None:
+        return put
+    from hlmm.engine.day_restore import is_valid_fill
+    from hlmm.venue.base import Fill
+
+    def sink(ev: Any) -> None:
+        if isinstance(ev, Fill):
+            if journal.seen(ev):
+                if journal.same(ev):
+                    log.info("duplicate_fill_dropped", coin=ev.coin, tid=ev.tid, oid=ev.oid)
+                    return
+                log.warning("journal_conflict", coin=ev.coin, tid=ev.tid, oid=ev.oid,
+                            detail="same (tid, oid), another trade: passed on")
+            elif is_valid_fill(ev):
+                try:
+                    journal.append(ev)
+                except OSError as e:
+                    log.error("journal_write_failed", error=str(e), tid=ev.tid, oid=ev.oid)
+        put(ev)
+
+    return sink
+
+
+def _restore_info(restored: Any, engine: Any) -> dict[str, Any] | None:
+    if restored is None:
+        return None
+    s = engine.kill_switch.state
+    return {"fills": len(restored.fills), "exchange_fills": restored.n_exchange,
+            "journal_only": restored.n_journal_only, "position0": restored.position0,
+            "anchor_px": s.day_anchor_px, "day": s.day}

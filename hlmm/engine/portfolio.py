@@ -39,6 +39,10 @@ class Portfolio:
     def has_fill(self, tid: int, oid: int) -> bool:
         return (tid, oid) in self._keys
 
+    def fill_keys(self) -> frozenset[tuple[int, int]]:
+        """Every (tid, oid) applied so far."""
+        return frozenset(self._keys)
+
     def on_fill(self, f: Fill) -> bool:
         """Apply a fill; False (and no change) if (tid, oid) was seen before."""
         key = (f.tid, f.oid)

@@ -121,6 +121,20 @@ class RunStats:
     max_abs_position: float = 0.0
     maker_usd: float = 0.0
     taker_usd: float = 0.0
+    opening: Ledger | None = None  # the ledger at the session's start (None: flat, PnL 0 - backtest, paper)
+
+    def set_opening(self, portfolio: Any) -> None:
+        """Start the independent ledger from what the engine holds when the session starts (a live restart's
+        restored day, a position inherited at start), instead of flat: the PnL check then balances."""
+        self.opening = Ledger(position=float(portfolio.position), avg_entry=float(portfolio.avg_entry),
+                              cash=float(portfolio.cash), realized=float(portfolio.realized),
+                              fees=float(portfolio.fees), funding=float(portfolio.funding))
+        if self.max_points is not None:
+            # Bounded mode keeps a running ledger instead of every fill: it opens from the same balance, plus
+            # anything recorded before the opening was known (normally nothing: the opening is set at sync).
+            o, r = self.opening, self._led
+            self._led = Ledger(o.position + r.position, o.avg_entry if r.position == 0 else r.avg_entry,
+                               o.cash + r.cash, o.realized + r.realized, o.fees + r.fees, o.funding + r.funding)
 
     def on_mid(self, ts: float, mid: float) -> None:
         """Record the mid when it changes (engine clock)."""
@@ -226,10 +240,11 @@ class RunStats:
         self._up_prev_both = n_bids > 0 and n_asks > 0
 
     def ledger(self) -> Ledger:
-        if self.max_points is not None:
+        if self.max_points is not None:  # bounded: the running ledger already starts from the opening
             r = self._led
             return Ledger(r.position, r.avg_entry, r.cash, r.realized, r.fees, r.funding)
-        led = Ledger()
+        o = self.opening
+        led = Ledger() if o is None else Ledger(o.position, o.avg_entry, o.cash, o.realized, o.fees, o.funding)
         items: list[tuple[float, int, Any]] = [(f.ts, 0, f) for f in self.fills]
         items += [(f.ts, 1, f) for f in self.funding]
         items.sort(key=lambda x: (x[0], x[1]))
@@ -260,6 +275,9 @@ def _pnl_series(stats: RunStats) -> tuple[np.ndarray, np.ndarray]:
     else:
         pos = np.zeros_like(mts)
         cash = np.zeros_like(mts)
+    o = stats.opening
+    if o is not None:
+        pos, cash = pos + o.position, cash + o.cash
     if stats.funding:
         funding = sorted(stats.funding, key=lambda f: f.ts)
         gts = np.fromiter((f.ts for f in funding), np.float64, len(funding))
@@ -268,10 +286,13 @@ def _pnl_series(stats: RunStats) -> tuple[np.ndarray, np.ndarray]:
     return mts, cash + pos * mpx
 
 
-def _max_drawdown(pnl: np.ndarray) -> float:
+def _max_drawdown(pnl: np.ndarray, start: float | None = 0.0) -> float:
+    """Largest fall from a running peak; the peak starts at ``start`` (PnL 0 for a flat start; None: the first
+    value, for a session that opened with a restored day or an inherited position)."""
     if pnl.size == 0:
         return 0.0
-    peak = np.maximum.accumulate(np.concatenate(([0.0], pnl)))[1:]  # PnL starts at 0
+    first = pnl[0] if start is None else start
+    peak = np.maximum.accumulate(np.concatenate(([first], pnl)))[1:]
     return float(max(0.0, np.max(peak - pnl)))
 
 
@@ -357,8 +378,8 @@ def build_summary(
     duration = max(0.0, end_ts - stats.start_ts)
     sharpe, n_int = _sharpe(mts, pnl, stats.start_ts, end_ts, SHARPE_INTERVAL_S)
 
-    pos = 0.0
-    max_abs = 0.0
+    pos = stats.opening.position if stats.opening is not None else 0.0
+    max_abs = abs(pos)
     maker_usd = taker_usd = 0.0
     if stats.max_points is not None:  # bounded: running values (the fills list holds only recent ones)
         max_abs, maker_usd, taker_usd = stats.max_abs_position, stats.maker_usd, stats.taker_usd
@@ -390,7 +411,7 @@ def build_summary(
         "max_order_size": stats.max_order_size,
         "max_order_usd": stats.max_order_usd,
         "max_position_limit": max_position_usd,
-        "max_drawdown": _max_drawdown(pnl),
+        "max_drawdown": _max_drawdown(pnl, None if stats.opening is not None else 0.0),
         "sharpe": sharpe,
         "sharpe_interval_s": SHARPE_INTERVAL_S,
         "sharpe_n_intervals": n_int,
@@ -415,6 +436,8 @@ def build_summary(
             "cash_plus_position_x_mark": ledger_total,
             "diff": diff,
             "balanced": balanced,
+            "opening_position": stats.opening.position if stats.opening is not None else 0.0,
+            "opening_cash": stats.opening.cash if stats.opening is not None else 0.0,
         },
     }
     if extra:

@@ -18,6 +18,14 @@ Day window and peak: ``pnl_total`` is the caller's cumulative PnL (any origin). 
 PnL at that moment, so both the daily loss and the drawdown peak are measured *since the start of the UTC day*
 (drawdown protects today's gains; daily loss protects capital). Time going backwards never rolls the day back.
 
+Restarts (live): the PnL origin of a new process is not the old one's, so absolute levels cannot be carried
+over as they are. :func:`resume_state` rebases a persisted state onto a PnL whose origin is the start of the day
+window (``day_start_pnl`` 0, ``peak_pnl`` relative to it) and keeps ``day_anchor_px``: the mark at which the
+position held at the window's start is valued. The live runner rebuilds exactly that quantity from the exchange's
+own fills of the UTC day plus that position at that mark (``EngineCore.restore_day``), so a restart neither resets
+nor double-counts a loss, and the drawdown peak survives it. At a rollover inside a running process the anchor is
+the ``mark_px`` given to that check.
+
 Latch: any KILL sets ``state.killed`` with its reason and figures, and every later ``check`` returns KILL with
 the original reason until ``reset(ts, operator)``. A reset does not rebase the day: if the daily loss is still
 beyond the limit, the next check kills again. Day tracking continues while killed. ``version`` increments on
@@ -47,7 +55,9 @@ class KillStateError(ValueError):
 @dataclass(slots=True)
 class KillState:
     """Persisted kill-switch state (see module docstring). ``day`` is the ISO UTC date of the PnL window;
-    ``day_start_pnl`` and ``peak_pnl`` are in the caller's cumulative ``pnl_total`` units (USD)."""
+    ``day_start_pnl`` and ``peak_pnl`` are in the caller's cumulative ``pnl_total`` units (USD).
+    ``day_anchor_px``: the mark at which the position held when the day window began is valued (see
+    :func:`resume_state`); None when unknown (older files, no mark given)."""
 
     killed: bool = False
     reason: str | None = None
@@ -58,6 +68,7 @@ class KillState:
     peak_pnl: float = 0.0
     last_reset_by: str | None = None
     last_reset_at: float | None = None
+    day_anchor_px: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,6 +112,7 @@ class KillState:
             peak_pnl=_num(data, "peak_pnl"),
             last_reset_by=_opt_str(data, "last_reset_by"),
             last_reset_at=_opt_num(data, "last_reset_at"),
+            day_anchor_px=_opt_pos(data, "day_anchor_px"),
         )
 
 
@@ -117,6 +129,13 @@ def _num(data: dict[str, Any], key: str) -> float:
 
 def _opt_num(data: dict[str, Any], key: str) -> float | None:
     return None if data.get(key) is None else _num(data, key)
+
+
+def _opt_pos(data: dict[str, Any], key: str) -> float | None:
+    v = _opt_num(data, key)
+    if v is not None and v <= 0:
+        raise KillStateError(f"{key!r} must be > 0 or null, got {v!r}")
+    return v
 
 
 def _opt_str(data: dict[str, Any], key: str) -> str | None:
@@ -240,8 +259,10 @@ class KillSwitch:
         self._version += 1
 
     # ---- the check ---------------------------------------------------------------------------------------
-    def check(self, ts: float, pnl_total: float, position_value_usd: float, data_age_s: float) -> RiskDecision:
-        """Evaluate all limits at engine time ``ts`` (epoch seconds)."""
+    def check(self, ts: float, pnl_total: float, position_value_usd: float, data_age_s: float,
+              mark_px: float | None = None) -> RiskDecision:
+        """Evaluate all limits at engine time ``ts`` (epoch seconds). ``mark_px``: the mark behind ``pnl_total``;
+        recorded as the day's anchor when this check starts a new day window."""
         p = self.params
         if not math.isfinite(ts):
             raise ValueError(f"ts must be finite, got {ts!r}")
@@ -260,7 +281,7 @@ class KillSwitch:
             figs = {"pnl_total": pnl_total, "position_value_usd": position_value_usd, "data_age_s": data_age_s}
             return self._kill(ts, f"invalid input: {', '.join(bad)} not finite", figs)
 
-        self._track_day(ts, pnl_total)
+        self._track_day(ts, pnl_total, mark_px)
         if self._state.killed:
             return self._latched()
 
@@ -300,7 +321,7 @@ class KillSwitch:
             return RiskDecision(RiskAction.REDUCE_ONLY, f"position: {pos:.2f} USD > {p.max_position_usd:g}", figs)
         return RiskDecision(RiskAction.ALLOW, "ok", figs)
 
-    def _track_day(self, ts: float, pnl: float) -> None:
+    def _track_day(self, ts: float, pnl: float, mark_px: float | None = None) -> None:
         s = self._state
         if not (self._day_lo <= ts < self._day_hi):
             day = utc_day(ts)
@@ -309,6 +330,7 @@ class KillSwitch:
                 s.day = day
                 s.day_start_pnl = pnl
                 s.peak_pnl = pnl
+                s.day_anchor_px = mark_px if mark_px is not None and math.isfinite(mark_px) and mark_px > 0 else None
                 self._version += 1
                 self._day_lo, self._day_hi = _day_bounds(ts)
             elif day == s.day:
@@ -330,3 +352,24 @@ class KillSwitch:
     def _latched(self) -> RiskDecision:
         s = self._state
         return RiskDecision(RiskAction.KILL, s.reason or "killed", dict(s.figures))
+
+
+def resume_state(state: KillState | None, ts: float, mark_px: float | None) -> KillState:
+    """The kill state for a live (re)start at ``ts`` whose PnL is measured from the start of the day window (0 there):
+    today's persisted window is rebased (``peak_pnl - day_start_pnl``, ``day_start_pnl`` 0), keeping its anchor; a
+    missing or older day opens today's window at 0 anchored at ``mark_px``. The latch, its reason and the reset
+    record are kept as they are. Pure: the caller rebuilds the PnL (see the module docstring)."""
+    if not math.isfinite(ts):
+        raise ValueError(f"ts must be finite, got {ts!r}")
+    mark = mark_px if mark_px is not None and math.isfinite(mark_px) and mark_px > 0 else None
+    s = KillState.from_dict(state.to_dict()) if state is not None else KillState()
+    day = utc_day(ts)
+    if s.day and s.day >= day:
+        # Today's window (or a later one: the clock went backwards; keep the later day, as check() does).
+        s.peak_pnl = max(0.0, s.peak_pnl - s.day_start_pnl)
+        s.day_start_pnl = 0.0
+        if s.day_anchor_px is None:
+            s.day_anchor_px = mark
+    else:
+        s.day, s.day_start_pnl, s.peak_pnl, s.day_anchor_px = day, 0.0, 0.0, mark
+    return s

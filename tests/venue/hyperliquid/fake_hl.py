@@ -148,6 +148,9 @@ class FakeHL:
                      "sz": o["sz"], "timestamp": 1} for o in self.orders.values()]
         if t == "userFills":
             return list(self.fills)
+        if t == "userFillsByTime":  # the live runner rebuilds the UTC day from it at start-up
+            start, end = body.get("startTime", 0), body.get("endTime") or 2**62
+            return [f for f in self.fills if start <= f.get("time", 0) <= end][:2000]
         if t == "orderStatus":
             ref = body.get("oid")
             for o in self.orders.values():
