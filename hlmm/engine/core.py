@@ -66,7 +66,7 @@ CANCEL_RETRY_S = 10.0  # a cancel unanswered this long is sent again
 CANCEL_BACKOFF_S = 0.5  # first retry after a cancel refused without a verdict (429, budget, transport) ...
 CANCEL_BACKOFF_MAX_S = 4.0  # ... doubling per failure in a row, up to this
 RATE_LIMIT_PAUSE_S = 2.0  # placements paused this long after a rate-limit refusal (doubling while it repeats)
-RATE_LIMIT_PAUSE_MAX_S = 30.0
+RATE_LIMIT_PAUSE_MAX_S = 8.0
 PERSIST_THROTTLE_S = 60.0  # peak/day-start updates are persisted at most this often; kills at once
 _INF = math.inf
 

@@ -918,9 +918,14 @@ class HyperliquidVenue:
                 await self.refresh_dead_man()
 
     async def _budget_loop(self) -> None:
+        last = self._clock()
         while True:
-            await asyncio.sleep(self.budget_refresh_s)
-            await self.refresh_budget()
+            await asyncio.sleep(min(self.budget_refresh_s, 1.0))
+            # After a rate-limit refusal (budget believed exhausted) ask again soon, so quoting resumes when it ends.
+            short = not self.budget.allows_quotes(1) and self._clock() - last >= 2.0
+            if short or self._clock() - last >= self.budget_refresh_s:
+                last = self._clock()
+                await self.refresh_budget()
 
     async def _reconcile_loop(self) -> None:
         last = self._clock()
