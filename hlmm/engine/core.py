@@ -42,6 +42,7 @@ from hlmm.strategy.ladder import compute_ladder
 from hlmm.strategy.types import DesiredLadder
 from hlmm.venue.base import (
     AccountSnapshot,
+    CancelFailed,
     CancelOrder,
     CancelRejected,
     Fill,
@@ -62,6 +63,10 @@ FLATTEN_SLIPPAGE = 0.01  # IOC flatten limit price: 1% through the touch (a redu
 FLATTEN_RETRY_S = 5.0  # retry a flatten that did not (fully) fill
 PENDING_NEW_GRACE_S = 5.0  # on sync, an unacked order younger than this may still be in flight
 CANCEL_RETRY_S = 10.0  # a cancel unanswered this long is sent again
+CANCEL_BACKOFF_S = 0.5  # first retry after a cancel refused without a verdict (429, budget, transport) ...
+CANCEL_BACKOFF_MAX_S = 4.0  # ... doubling per failure in a row, up to this
+RATE_LIMIT_PAUSE_S = 2.0  # placements paused this long after a rate-limit refusal (doubling while it repeats)
+RATE_LIMIT_PAUSE_MAX_S = 8.0
 PERSIST_THROTTLE_S = 60.0  # peak/day-start updates are persisted at most this often; kills at once
 _INF = math.inf
 
@@ -142,6 +147,10 @@ class EngineCore:
         self._healthy = True
         self._shutting_down = False
         self._next_flatten_ts = -_INF
+        # Rate limits (429 / the local request budget): placements pause until this time; cancels never do.
+        self.rate_limited_until = -_INF
+        self._rate_limit_pause = RATE_LIMIT_PAUSE_S
+        self.n_rate_limited = 0
         self._last_mid: float | None = None
         self._persist_needed = False
         self._persisted_key: tuple[Any, ...] = self._persist_key()
@@ -160,6 +169,7 @@ class EngineCore:
             OrderRejected: self._on_rejected,
             OrderCancelled: self._on_cancelled,
             CancelRejected: self._on_cancel_rejected,
+            CancelFailed: self._on_cancel_failed,
             Fill: self._on_fill,
             Funding: self._on_funding,
             AccountSnapshot: self.sync,
@@ -324,15 +334,40 @@ class EngineCore:
         return retry + self._cycle(ts, why, risk_done=True)
 
     def _retry_cancels(self, ts: float) -> list[VenueAction]:
-        """Re-send cancels that got no answer for CANCEL_RETRY_S (a lost request must not leave an order resting)."""
+        """Re-send cancels that got no verdict: unanswered for CANCEL_RETRY_S (a lost request must not leave an
+        order resting), or refused without a verdict on the order (429, budget, transport) - those after a backoff
+        that doubles per failure in a row. Cancels are never held back by the placement pause."""
         acts: list[VenueAction] = []
         for o in self.tracker.live(self.coin):
-            if o.cancel_pending and ts - o.updated_ts >= CANCEL_RETRY_S:
-                why = o.cancel_reason
+            if o.cancel_failures > 0 and o.cancel_failed_ts >= o.cancel_sent_ts:
+                due = ts - o.cancel_failed_ts >= min(CANCEL_BACKOFF_MAX_S,
+                                                     CANCEL_BACKOFF_S * 2 ** (o.cancel_failures - 1))
+            else:
+                due = ts - o.updated_ts >= CANCEL_RETRY_S
+            if (o.cancel_pending or (o.needs_cancel and o.cancel_failures > 0)) and due:
+                why = o.cancel_reason or "unknown state"
                 if not why.startswith("cancel retry"):
                     why = f"cancel retry ({why})"
                 acts.append(self._send_cancel(o, ts, why))
         return acts
+
+    def _note_rate_limited(self, ts: float, what: str, message: str) -> None:
+        """A request was refused by a rate limit (never reached the book): pause placements with a growing backoff;
+        a health state of its own, never a rejection for the kill switch."""
+        self.n_rate_limited += 1
+        if ts < self.rate_limited_until:
+            self._rate_limit_pause = min(RATE_LIMIT_PAUSE_MAX_S, self._rate_limit_pause * 2)
+        elif ts - self.rate_limited_until > RATE_LIMIT_PAUSE_MAX_S:
+            self._rate_limit_pause = RATE_LIMIT_PAUSE_S
+        was = ts < self.rate_limited_until
+        self.rate_limited_until = max(self.rate_limited_until, ts + self._rate_limit_pause)
+        if not was:
+            self.log.warning("rate_limited", coin=self.coin, what=what, message=message,
+                             pause_s=self._rate_limit_pause)
+
+    @property
+    def rate_limited(self) -> bool:
+        return self._now < self.rate_limited_until
 
     # ---- venue events ---------------------------------------------------------------------------------
     def on_venue(self, ev: VenueEvent) -> list[VenueAction]:
@@ -378,9 +413,13 @@ class EngineCore:
                 "reject", coin=self.coin, cloid=ev.cloid, reason=str(ev.reason), message=ev.message, px=px, sz=sz,
                 book=f"{self.market.best_bid}@{self.market.best_ask}",
             )
-        d = self.kill_switch.record_rejection(ev.ts)
-        if d is not None:
-            self._on_killed(ev.ts, d)
+        if ev.reason == RejectReason.RATE_LIMIT:
+            # A refused request (429 / local budget), not the exchange's verdict on our order: back off, not a kill.
+            self._note_rate_limited(ev.ts, "place", ev.message)
+        else:
+            d = self.kill_switch.record_rejection(ev.ts)
+            if d is not None:
+                self._on_killed(ev.ts, d)
         if self.kill_switch.killed:
             return self._kill_actions(ev.ts)
         if ev.reason == RejectReason.POST_ONLY_CROSS or (o is not None and o.needs_cancel):
@@ -417,6 +456,20 @@ class EngineCore:
         self.log.info("cancel_rejected", coin=self.coin, cloid=ev.cloid, message=ev.message)
         self.requote.note_event("cancel_rejected")
         return self._maybe_cycle(ev.ts)
+
+    def _on_cancel_failed(self, ev: CancelFailed) -> list[VenueAction]:
+        """No verdict on the order (429, budget, transport, whole-action refusal): it may still rest. It stays live
+        and cancel-pending; on_timer retries with backoff."""
+        if ev.coin != self.coin:
+            self.n_foreign_events += 1
+            return []
+        o = self.tracker.on_cancel_failed(ev)
+        if ev.rate_limited:
+            self._note_rate_limited(ev.ts, "cancel", ev.message)
+        if not self._quiet:
+            self.log.info("cancel_failed", coin=self.coin, cloid=ev.cloid, message=ev.message,
+                          rate_limited=ev.rate_limited, failures=None if o is None else o.cancel_failures)
+        return []
 
     def _on_fill(self, f: Fill) -> list[VenueAction]:
         if f.coin != self.coin:
@@ -666,6 +719,13 @@ class EngineCore:
             best_bid=self.market.best_bid, best_ask=self.market.best_ask, reduce_only=reduce_only, position=pos,
             cloid_factory=self._new_cloid,
         )
+        if ts < self.rate_limited_until:
+            # Rate-limited: keep the plan's cancels (they reduce risk), hold placements and modifies.
+            plan = ReconcilePlan(
+                actions=[a for a in plan.actions if isinstance(a, CancelOrder)],
+                reasons=[r for a, r in zip(plan.actions, plan.reasons, strict=False) if isinstance(a, CancelOrder)],
+                deferred=[*plan.deferred, "rate limited"], kept=plan.kept,
+            )
         self.last_plan = plan
         acts = self._commit(plan, ts)
         self.requote.mark_quoted(ts, mid)

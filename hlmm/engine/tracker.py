@@ -12,8 +12,10 @@ Resolution rules for ambiguous events (why they are safe):
 - a fill is always applied (fills are facts; the portfolio dedupes by (tid, oid) separately);
 - an ack for a terminal order is ignored unless the order was only *presumed* gone (cancel rejected /
   missing from a snapshot); then the order is revived so the engine can cancel it;
-- ``CancelRejected`` means the venue has no such resting order ("never placed, already canceled, or
-  filled"): the order becomes terminal but ``uncertain`` (late fills/acks still reach it);
+- ``CancelRejected`` is the exchange's verdict that it has no such resting order ("never placed, already
+  canceled, or filled"): the order becomes terminal but ``uncertain`` (late fills/acks still reach it);
+- ``CancelFailed`` (429, request budget, transport, whole-action refusal) says nothing about the order: it stays
+  live and cancel-pending; the failure count and time are kept so the engine retries with backoff;
 - a rejected modify leaves the old leg in an unknown state: the order is flagged ``needs_cancel`` so
   the engine resolves it with a cancel rather than guessing.
 """
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from hlmm.venue.base import (
+    CancelFailed,
     CancelRejected,
     Fill,
     ModifyOrder,
@@ -87,6 +90,9 @@ class TrackedOrder:
     acked: bool = False
     cancel_pending: bool = False
     cancel_reason: str = ""
+    cancel_sent_ts: float = 0.0  # when the latest cancel request was handed to the venue
+    cancel_failures: int = 0  # cancel requests in a row that got no verdict (refused/lost): the retry backoff
+    cancel_failed_ts: float = 0.0  # when the latest of them failed
     modify: PendingModify | None = None
     terminal: OrderState | None = None
     uncertain: bool = False  # terminal only by presumption (cancel rejected / missing from snapshot)
@@ -149,6 +155,7 @@ class OrderTracker:
             "cancel_sent": 0,
             "cancelled": 0,
             "cancel_rejected": 0,
+            "cancel_failed": 0,
             "modify_sent": 0,
             "modified": 0,
             "modify_rejected": 0,
@@ -228,6 +235,7 @@ class OrderTracker:
             raise TrackerError(f"cancel of unknown or finished order {cloid}")
         o.cancel_pending = True
         o.cancel_reason = reason
+        o.cancel_sent_ts = ts
         o.needs_cancel = False
         o.updated_ts = ts
         o.refresh()
@@ -355,6 +363,22 @@ class OrderTracker:
             self._finish(o, OrderState.FILLED)
         else:
             self._finish(o, OrderState.CANCELLED, uncertain=True)
+        return o
+
+    def on_cancel_failed(self, ev: CancelFailed) -> TrackedOrder | None:
+        """A cancel got no verdict on the order (refused as a whole, rate-limited, lost): the order may still rest.
+        It stays live and cancel-pending; the failure is counted for the engine's retry backoff."""
+        o = self._event_order(ev.cloid, ev.ts)
+        if o is None:
+            return None
+        self.counts["cancel_failed"] += 1
+        if o.terminal is not None:
+            return o  # a verdict (cancel, fill, rejection) already ended it: a failed retry changes nothing
+        o.cancel_failures += 1
+        o.cancel_failed_ts = ev.ts
+        if not o.cancel_pending:
+            o.needs_cancel = True  # a cancel we no longer count as pending: the engine must send one again
+        o.refresh()
         return o
 
     def on_fill(self, f: Fill) -> TrackedOrder | None:

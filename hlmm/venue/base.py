@@ -105,10 +105,27 @@ class OrderCancelled:
 
 @dataclass(frozen=True, slots=True)
 class CancelRejected:
+    """The exchange's verdict on the order itself: it is not live ("Order was never placed, already canceled, or
+    filled.", or orderStatus does not know it). Only this (or a cancel/fill) ends an order."""
+
     ts: float
     coin: str
     cloid: str
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelFailed:
+    """A cancel got no verdict on the order: the request was refused as a whole (HTTP 429, the address budget, an
+    action error), lost (transport), or answered with an error that says nothing about the order. The order's state
+    is unknown - it may still rest: the engine keeps it live and cancel-pending and retries with backoff.
+    ``rate_limited``: the refusal was a rate limit (429 / request budget)."""
+
+    ts: float
+    coin: str
+    cloid: str
+    message: str
+    rate_limited: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +186,8 @@ class VenueStatus:
 
 
 VenueEvent = (
-    OrderAccepted | OrderRejected | OrderCancelled | CancelRejected | Fill | Funding | AccountSnapshot | VenueStatus
+    OrderAccepted | OrderRejected | OrderCancelled | CancelRejected | CancelFailed | Fill | Funding | AccountSnapshot
+    | VenueStatus
 )
 EventSink = Callable[[VenueEvent], None]
 

@@ -37,6 +37,7 @@ from typing import Any
 from hlmm.market.instrument import InstrumentError, InstrumentRegistry, parse_coin
 from hlmm.venue.base import (
     AccountSnapshot,
+    CancelFailed,
     CancelOrder,
     CancelRejected,
     EventSink,
@@ -67,6 +68,7 @@ from hlmm.venue.supervise import Backoff, TaskState, supervised
 SCHEDULE_CANCEL_REFUSED = "cannot set scheduled cancel time"
 SCHEDULE_CANCEL_MIN_S = 5.0  # the exchange refuses a scheduleCancel time less than 5 s after its own clock
 DEAD_MAN_MARGIN_S = 1.5  # request latency + clock skew: a 5 s dead man's switch is sent as now + 6.5 s
+CANCEL_CHECK_S = 1.0  # openOrders check period while a cancel has no verdict (refused, rate-limited)
 USER_CHANNELS = frozenset({"orderUpdates", "userFills", "user"})
 _SEEN_FILLS_MAX = 200_000
 DEGRADED_WINDOW_S = 60.0  # health reads "degraded" this long after a bad message or a task failure
@@ -109,6 +111,19 @@ _REJECT_REASONS = {
     "openInterestIncreaseRejected": RejectReason.OPEN_INTEREST_CAP,
     "insufficientSpotBalanceRejected": RejectReason.MARGIN,
 }
+
+
+def _row_oids(rows: Any, coin: str) -> set[int]:
+    """The oids of ``coin`` in a raw openOrders reply, row by row: cancel-all must cancel every good row even when
+    another row is malformed (the strict validator, which rejects the whole reply, is for snapshots)."""
+    out: set[int] = set()
+    for r in rows if isinstance(rows, list) else ():
+        if not isinstance(r, dict) or r.get("coin") != coin:
+            continue
+        oid = r.get("oid")
+        if isinstance(oid, int) and not isinstance(oid, bool) and oid >= 0:
+            out.add(oid)
+    return out
 
 
 class VenueError(RuntimeError):
@@ -265,7 +280,10 @@ class HyperliquidVenue:
             "actions", "orders_sent", "cancels_sent", "modifies_sent", "rejected_local", "uncertain", "resyncs",
             "watchdog_cancel_all", "dead_man_refreshes", "fills", "duplicate_fills", "reconcile_mismatch",
             "bad_input", "task_failures", "reconciles",
+            "cancel_failed", "rate_limited", "cancel_all_info_failed",
         )}
+        self.rate_limited_until = 0.0  # health flag of its own: refused by a rate limit until then (not unhealthy)
+        self._cancel_unsettled: set[str] = set()  # cloids whose cancel got no verdict: openOrders checked often
 
     # ---- Venue protocol ---------------------------------------------------------------------------------
     def set_event_sink(self, sink: EventSink) -> None:
@@ -324,23 +342,52 @@ class HyperliquidVenue:
             self._flush_wakeup.set()
 
     async def cancel_all(self, coin: str) -> None:
-        """Backstop: cancel every open order on ``coin`` (by oid, so cloid-less orders go too) from a fresh query."""
+        """Backstop: cancel every open order on ``coin`` by oid (so cloid-less orders go too). First every order this
+        adapter knows to be (possibly) live - no /info request needed, so it works while openOrders fails - then
+        whatever a fresh openOrders shows that we did not know. Raises HyperliquidError if a cancel action failed."""
         inst = self.registry.get(coin)
         for p in [p for p in self._q_place if p.coin == coin]:
             self._q_place.remove(p)
             self._emit_cancelled(coin, p.cloid, None, "requested")
         self._q_modify = [m for m in self._q_modify if m.new.coin != coin]
-        rows = await self.info.open_orders(self.account, parse_coin(coin).dex)
-        items = [(inst.asset, int(r["oid"])) for r in rows if r.get("coin") == coin]
-        if not items:
-            return
+        known = sorted({o.oid for o in self._orders.values()
+                        if o.coin == coin and o.oid is not None and (o.cloid, o.oid) not in self._ended})
+        failure: HyperliquidError | None = None
+        if known:
+            try:
+                await self._cancel_oids(coin, inst.asset, known)
+            except HyperliquidError as e:
+                failure = e
+        try:
+            rows = await self.info.open_orders(self.account, parse_coin(coin).dex)
+        except HyperliquidError as e:
+            self.stats["cancel_all_info_failed"] += 1
+            self.log.warning("cancel_all_open_orders_failed", coin=coin, known=len(known), error=str(e))
+            rows = []
+        extra = sorted(_row_oids(rows, coin) - set(known))
+        if extra:
+            try:
+                await self._cancel_oids(coin, inst.asset, extra)
+            except HyperliquidError as e:
+                failure = e
+        if failure is not None:
+            raise failure
+
+    async def _cancel_oids(self, coin: str, asset: int, oids: list[int]) -> None:
+        items = [(asset, oid) for oid in oids]
         self.budget.spend(len(items))
         self.stats["actions"] += 1
+        self.stats["cancels_sent"] += len(items)
         results = await self.exchange.cancel(items)
         for (_, oid), r in zip(items, results, strict=True):
             cloid = self._oid_cloid.get(oid)
-            if r.ok and cloid is not None:
+            if cloid is None:
+                continue
+            if r.ok:
                 self._emit_cancelled(coin, cloid, oid, "requested")
+            elif r.reason == RejectReason.UNKNOWN_ORDER:
+                self._cancel_unsettled.discard(cloid)
+                self._emit(CancelRejected(self._clock(), coin, cloid, r.error or "cancel failed"))
 
     async def snapshot(self, coin: str) -> AccountSnapshot:
         """Position and open orders of ``coin`` from clearinghouseState + openOrders (account address)."""
@@ -529,6 +576,8 @@ class HyperliquidVenue:
     # ---- sending ----------------------------------------------------------------------------------------
     def _local_reject(self, p: PlaceOrder, reason: RejectReason, message: str) -> None:
         self.stats["rejected_local"] += 1
+        if reason == RejectReason.RATE_LIMIT:
+            self._note_rate_limited(self._clock())
         self._emit_rejected(p.coin, p.cloid, reason, message)
 
     async def _send_places(self, places: list[PlaceOrder]) -> None:
@@ -626,8 +675,14 @@ class HyperliquidVenue:
         for c, r in zip(cancels, results, strict=True):
             if r.ok:
                 self._emit_cancelled(c.coin, c.cloid, c.oid, "requested")
-            else:
+            elif r.reason == RejectReason.UNKNOWN_ORDER:
+                # The exchange's verdict on the order itself: never placed, already canceled, or filled.
+                self._cancel_unsettled.discard(c.cloid)
                 self._emit(CancelRejected(self._clock(), c.coin, c.cloid, r.error or "cancel failed"))
+            else:
+                # Any other per-cancel error (rate limit, padding, unknown text) says nothing about the order.
+                self._cancel_failed(c.coin, c.cloid, r.error or "cancel failed",
+                                    rate_limited=r.reason == RejectReason.RATE_LIMIT)
 
     def _batch_failed(self, cloids: list[str], coins: list[str], e: HyperliquidError, *, is_cancel: bool) -> None:
         """A whole action failed. Refusals are final; lost replies make the orders uncertain (resolved later)."""
@@ -638,9 +693,12 @@ class HyperliquidVenue:
             msg = getattr(e, "message", str(e))
             reason = e.reason if isinstance(e, ActionError) else RejectReason.RATE_LIMIT
             self.log.warning("action_refused", n=len(cloids), cancel=is_cancel, reason=str(reason), message=msg)
+            if isinstance(e, RateLimitError):
+                self._note_rate_limited(ts)
             for cloid, coin in zip(cloids, coins, strict=True):
                 if is_cancel:
-                    self._emit(CancelRejected(ts, coin, cloid, msg))
+                    # A refused request says nothing about the order: it may still rest (retried by the engine).
+                    self._cancel_failed(coin, cloid, msg, rate_limited=isinstance(e, RateLimitError))
                 else:
                     self._emit_rejected(coin, cloid, reason, msg)
             return
@@ -650,6 +708,22 @@ class HyperliquidVenue:
         self.log.warning("action_uncertain", n=len(cloids), cancel=is_cancel, error=str(e))
         self._spawn(functools.partial(self._resolve_later, list(zip(cloids, coins, strict=True)), is_cancel),
                     name="resolve")
+
+    def _cancel_failed(self, coin: str, cloid: str, message: str, *, rate_limited: bool) -> None:
+        self.stats["cancel_failed"] += 1
+        if rate_limited:
+            self._note_rate_limited(self._clock())
+        self._cancel_unsettled.add(cloid)
+        self._emit(CancelFailed(self._clock(), coin, cloid, message, rate_limited=rate_limited))
+
+    def _note_rate_limited(self, ts: float) -> None:
+        self.stats["rate_limited"] += 1
+        self.rate_limited_until = max(self.rate_limited_until, ts + 5.0)
+
+    @property
+    def rate_limited(self) -> bool:
+        """Refused by a rate limit (429 / request budget) in the last few seconds: its own health state."""
+        return self._clock() < self.rate_limited_until
 
     def _apply_order_result(self, p: PlaceOrder, r: OrderResult) -> None:
         o = self._orders.get(p.cloid)
@@ -991,17 +1065,27 @@ class HyperliquidVenue:
             self._task_ok("dead_man")
 
     async def _budget_loop(self) -> None:
+        last = self._clock()
         while True:
-            await asyncio.sleep(self.budget_refresh_s)
-            await self.refresh_budget()
-            self._task_ok("budget")
+            await asyncio.sleep(min(self.budget_refresh_s, 1.0))
+            # After a rate-limit refusal (budget believed exhausted) ask again soon, so quoting resumes when it ends.
+            short = not self.budget.allows_quotes(1) and self._clock() - last >= 2.0
+            if short or self._clock() - last >= self.budget_refresh_s:
+                last = self._clock()
+                await self.refresh_budget()
+                self._task_ok("budget")
 
     async def _reconcile_loop(self) -> None:
+        last = self._clock()
         while True:
-            await asyncio.sleep(self.reconcile_interval_s)
+            # While a cancel has no verdict (refused / rate-limited), check openOrders on a short timer.
+            await asyncio.sleep(min(self.reconcile_interval_s, CANCEL_CHECK_S))
+            due = self._clock() - last >= self.reconcile_interval_s or (
+                self._cancel_unsettled and self._clock() - last >= CANCEL_CHECK_S)
             st = self.task_states.get("reconcile")
             # While this task is failing it also runs when unhealthy: it is its own recovery probe.
-            if (self._healthy or (st is not None and st.failing)) and not self._resyncing:
+            if due and (self._healthy or (st is not None and st.failing)) and not self._resyncing:
+                last = self._clock()
                 await self.reconcile_once()
                 self._task_ok("reconcile")
 
@@ -1018,6 +1102,9 @@ class HyperliquidVenue:
                 return False
             self.stats["reconciles"] += 1
             venue = {oo.cloid for oo in snap.open_orders}
+            # Gone from the exchange: settled (a late CancelRejected / the snapshot below tells the engine).
+            self._cancel_unsettled -= {cl for cl in self._cancel_unsettled
+                                       if (o := self._orders.get(cl)) is not None and o.coin == c and cl not in venue}
             ours = {o.cloid for o in self._orders.values()
                     if o.coin == c and o.oid is not None and (o.cloid, o.oid) in self._acked
                     and (o.cloid, o.oid) not in self._ended and o.remaining > 0}
@@ -1106,6 +1193,7 @@ class HyperliquidVenue:
             o = self._orders.get(cloid)
             oid = o.oid if o is not None else None
         key = (cloid, oid)
+        self._cancel_unsettled.discard(cloid)
         if key in self._ended:
             return
         self._ended.add(key)
