@@ -95,6 +95,10 @@ class RunConfig(BaseModel):
     metrics_port: int | None = Field(None, ge=1, le=65535)
     dead_man_s: float = Field(30.0, ge=5, description="scheduleCancel window, refreshed while healthy")
     foreign_orders: Literal["cancel", "adopt", "refuse"] = "cancel"
+    guardian_timeout_s: float = Field(
+        5.0, gt=0, allow_inf_nan=False,
+        description="live: the guardian process cancels everything when the trader is silent this long",
+    )
     batch_interval_s: float = Field(
         0.1, ge=0, le=5, description="live adapter: collect actions this long into one signed batch (0 = send at once)"
     )

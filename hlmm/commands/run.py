@@ -77,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         res = asyncio.run(run_live(cfg, args.coin, mode=args.mode, network=network, duration_s=args.duration,
                                    kill_store=store, log=log, confirm=confirm,
                                    out=lambda s: print(s, file=sys.stderr), install_signals=True,
-                                   metrics_port=metrics_port(args, cfg)))
+                                   metrics_port=metrics_port(args, cfg), guardian=args.mode == "live",
+                                   guardian_log=log_dir / "guardian.jsonl"))
     except RunnerError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -131,11 +131,15 @@ async def run_live(
     clock: Callable[[], float] = time.time,
     metrics_port: int | None = None,
     journal_dir: str | Path | None = None,
+    guardian: bool = False,
+    guardian_log: Any = None,
 ) -> LiveResult:
     """Run one coin live or paper on live market data for ``duration_s`` wall seconds (or until stopped).
 
     ``metrics_port`` (default ``run.metrics_port``; 0 = any free port) serves Prometheus ``/metrics`` on 127.0.0.1.
-    ``journal_dir``: where the live fill journal lives (default: the kill store's directory; none without either)."""
+    ``journal_dir``: where the live fill journal lives (default: the kill store's directory; none without either).
+    ``guardian`` (live only; ``hlmm run`` sets it): a separate guardian process (:mod:`hlmm.guardian`) cancels
+    everything if this process dies or is silent for ``run.guardian_timeout_s``; ``guardian_log``: its log file."""
     from hlmm.engine.core import EngineCore
     from hlmm.venue.binance import BINANCE_FUTURES_WS, BinanceFeed, resolve_binance_symbol
     from hlmm.venue.hyperliquid.meta import MetaError, resolve_registry
@@ -159,6 +163,8 @@ async def run_live(
     venue: Any = None
     metrics: MetricsHook | None = None
     journal: Any = None
+    guard: Any = None
+    res: LiveResult | None = None
     try:
         try:
             reg = registry or await resolve_registry(info, [coin], hip3_fee_scale=cfg.run.hip3_fee_scale)
@@ -243,6 +249,9 @@ async def run_live(
             venue = HyperliquidVenue(info, exchange, reg, account=account, coins=[coin], ws=ws,
                                      dead_man_s=cfg.run.dead_man_s, batch_interval_s=cfg.run.batch_interval_s,
                                      clock=clock, log=log)
+            if guardian:
+                guard = await _start_guardian(cfg, coin, inst.asset, wallet, exchange, account, rest_url,
+                                              is_mainnet, engine, logger, out, stop, guardian_log)
         else:
             from hlmm.sim.exchange import SimExchange
             from hlmm.sim.latency import LatencyModel
@@ -260,9 +269,14 @@ async def run_live(
                                clock=clock, log=log)
             await feed.start()
 
-        return await _loop(engine, venue, stats, q, stop, cfg, coin, mode, duration_s, kill_store, logger,
-                           install_signals, timer_interval_s, clock, out, metrics, bad_market, restored)
+        res = await _loop(engine, venue, stats, q, stop, cfg, coin, mode, duration_s, kill_store, logger,
+                          install_signals, timer_interval_s, clock, out, metrics, bad_market, restored)
+        return res
     finally:
+        if guard is not None:
+            # "done" only when the exchange showed nothing resting (or we never had an order): otherwise hand over.
+            await guard.stop(clean=(res is not None and res.resting_after_shutdown == 0)
+                             or not engine.tracker.all_orders(coin))
         if journal is not None:
             journal.close()
         if metrics is not None:
@@ -274,6 +288,24 @@ async def run_live(
         if exchange is not None:
             await exchange.close()
         await info.close()
+
+
+async def _start_guardian(cfg: Config, coin: str, asset: int, wallet: Any, exchange: Any, account: str,
+                          rest_url: str, is_mainnet: bool, engine: Any, log: Any, out: Callable[[str], None],
+                          stop: asyncio.Event, log_path: Any) -> Any:
+    """Start the guardian before any order can be sent; RunnerError if it cannot start (never trade unguarded)."""
+    from hlmm.guardian.launcher import Guardian, GuardianError
+
+    g = Guardian(wallet=wallet, url=rest_url, is_mainnet=is_mainnet, account=account,
+                 vault=cfg.account.vault_address, coins={coin: asset}, timeout_s=cfg.run.guardian_timeout_s,
+                 nonce_last=lambda: exchange.nonces.last,
+                 known_orders=lambda: [(asset, o.oid) for o in engine.tracker.live(coin) if o.oid],
+                 log=log, out=out, log_path=log_path, on_lost=stop.set)
+    try:
+        await g.start()
+    except GuardianError as e:
+        raise RunnerError(str(e)) from None
+    return g
 
 
 async def _loop(
