@@ -69,6 +69,28 @@ def network_urls(cfg: Config, network: Network) -> tuple[str, str, bool]:
     return base, ws_url_for(base), network == "mainnet"
 
 
+BINANCE_TESTNET_WS = "wss://stream.binancefuture.com"  # Binance USD-M futures testnet (testnet runs stay off mainnet)
+
+
+def binance_url(cfg: Config, network: Network) -> str:
+    """The reference feed's WS base for ``network``: it follows ``--network`` like every other endpoint.
+
+    local -> the local server's Binance-style stream (``run.local_url`` + ``/binance``): a local run never dials a
+    public host; mainnet -> Binance USD-M futures; testnet -> Binance's futures testnet."""
+    from hlmm.venue.binance import BINANCE_FUTURES_WS
+
+    if network == "local":
+        base = cfg.run.local_url.rstrip("/")
+        if base.startswith("https://"):
+            return "wss://" + base[len("https://"):] + "/binance"
+        if base.startswith("http://"):
+            return "ws://" + base[len("http://"):] + "/binance"
+        return base + "/binance"
+    if network == "testnet":
+        return BINANCE_TESTNET_WS
+    return BINANCE_FUTURES_WS
+
+
 def load_wallet(cfg: Config) -> Any:
     """The signing wallet from HLMM_PRIVATE_KEY or the configured keystore; RunnerError if there is none."""
     from hlmm.venue.hyperliquid.wallet import Wallet, WalletError
@@ -141,7 +163,7 @@ async def run_live(
     ``guardian`` (live only; ``hlmm run`` sets it): a separate guardian process (:mod:`hlmm.guardian`) cancels
     everything if this process dies or is silent for ``run.guardian_timeout_s``; ``guardian_log``: its log file."""
     from hlmm.engine.core import EngineCore
-    from hlmm.venue.binance import BINANCE_FUTURES_WS, BinanceFeed, resolve_binance_symbol
+    from hlmm.venue.binance import BinanceFeed, resolve_binance_symbol
     from hlmm.venue.hyperliquid.meta import MetaError, resolve_registry
     from hlmm.venue.hyperliquid.rest import ExchangeClient, InfoClient
     from hlmm.venue.hyperliquid.ws import WsClient
@@ -265,8 +287,8 @@ async def run_live(
         await venue.start()
 
         if sym is not None:
-            feed = BinanceFeed(sym, lambda rq: q.put_nowait(("m", rq)), base_url=binance_base_url or BINANCE_FUTURES_WS,
-                               clock=clock, log=log)
+            feed = BinanceFeed(sym, lambda rq: q.put_nowait(("m", rq)),
+                               base_url=binance_base_url or binance_url(cfg, network), clock=clock, log=log)
             await feed.start()
 
         res = await _loop(engine, venue, stats, q, stop, cfg, coin, mode, duration_s, kill_store, logger,
