@@ -26,7 +26,7 @@ class ServerOptions:
     faults: list[FaultStep] = field(default_factory=list)
     usdc: float = 10_000.0
     state: str | None = None  # load at start if present, save at stop and on restart faults
-    chain: str = "both"  # both | mainnet | testnet: accepted signature source
+    chain: str = "testnet"  # mainnet | testnet: the one network whose signatures this server accepts
     auto_accounts: bool = True
     accounts: dict[str, float] = field(default_factory=dict)
     agents: dict[str, str] = field(default_factory=dict)
@@ -42,15 +42,15 @@ def build_server(opts: ServerOptions, registry: InstrumentRegistry | None = None
     """Registry (embedded defaults: BTC/ETH/HYPE on the first dex, hyna:HYPE/hyna:BTC on dex 1), market source,
     exchange state (fresh or loaded from ``opts.state``) and the server."""
     reg = registry or default_registry()
-    if opts.chain not in ("both", "mainnet", "testnet"):
-        raise ValueError(f"chain must be both, mainnet or testnet, got {opts.chain!r}")
+    if opts.chain not in ("mainnet", "testnet"):
+        raise ValueError(f"chain must be mainnet or testnet, got {opts.chain!r}")
     if opts.data:
         src: MarketSource = replay_source(opts.data, opts.coin or "BTC", reg)
     else:
         src = synthetic_source(opts.preset, reg, seed=opts.seed, coin=opts.coin)
     cfg = ServerConfig(
         starting_usdc=opts.usdc,
-        is_mainnet=None if opts.chain == "both" else opts.chain == "mainnet",
+        is_mainnet=opts.chain == "mainnet",
         auto_accounts=opts.auto_accounts,
         accounts=dict(opts.accounts),
         agents=dict(opts.agents),

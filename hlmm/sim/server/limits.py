@@ -71,6 +71,15 @@ class NonceSet:
             self._members.discard(heapq.heapreplace(self._heap, nonce))
 
 
+OPEN_ORDER_BASE = 1000
+OPEN_ORDER_VOLUME_STEP = 5_000_000.0
+
+
+def open_order_limit(volume_usd: float, base: int = OPEN_ORDER_BASE) -> int:
+    """Open orders an address may have: ``base`` + 1 per $5M cumulative volume, capped at 5 x base (1000 -> 5000)."""
+    return min(base + int(max(volume_usd, 0.0) // OPEN_ORDER_VOLUME_STEP), 5 * base)
+
+
 def info_weight(req_type: str, n_items: int = 0) -> int:
     """IP weight of one info request returning ``n_items`` items."""
     if req_type in _INFO_WEIGHT_2:
