@@ -9,6 +9,7 @@ import json
 import signal
 import sys
 
+from hlmm.sim.server.app import ServerError
 from hlmm.sim.server.build import ServerOptions, build_server
 from hlmm.sim.server.faults import FaultError, load_scenario, parse_flag
 from hlmm.sim.server.market import MarketSourceError
@@ -108,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         asyncio.run(_serve(opts, args.duration, args.report))
-    except (MarketSourceError, OSError) as e:
+    except (MarketSourceError, ServerError, OSError) as e:
         print(f"hlmm exchange: {e}", file=sys.stderr)
         return 2
     return 0

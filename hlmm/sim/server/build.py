@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from hlmm.market.instrument import InstrumentRegistry, default_registry
-from hlmm.sim.server.app import DEFAULT_PORT, WARM_HISTORY_S, LocalExchangeServer, load_state
+from hlmm.sim.server.app import DEFAULT_PORT, WARM_HISTORY_S, LocalExchangeServer, ServerError
 from hlmm.sim.server.core import ExchangeCore, ServerConfig
 from hlmm.sim.server.faults import FaultStep
+from hlmm.sim.server.journal import StateError, StateStore
 from hlmm.sim.server.market import MarketSource, replay_source, synthetic_source
 
 
@@ -58,9 +58,17 @@ def build_server(opts: ServerOptions, registry: InstrumentRegistry | None = None
         schedule_cancel_min_volume=opts.schedule_cancel_min_volume,
         seed=opts.seed,
     )
-    core = load_state(opts.state) if opts.state and Path(opts.state).exists() else ExchangeCore(reg, cfg)
+    store = StateStore(opts.state) if opts.state else None
+    if store is not None and store.exists():
+        try:
+            core = store.load()  # snapshot + journal: what the server had when it stopped or was killed
+        except StateError as e:
+            raise ServerError(str(e)) from None
+        core.config.is_mainnet = cfg.is_mainnet  # the network is a start option, not state
+    else:
+        core = ExchangeCore(reg, cfg)
     return LocalExchangeServer(
-        core, [src], host=opts.host, port=opts.port, speed=opts.speed, faults=opts.faults, state_path=opts.state,
+        core, [src], host=opts.host, port=opts.port, speed=opts.speed, faults=opts.faults, store=store,
         ip_weight_per_min=opts.ip_weight_per_min, ws_idle_timeout_s=opts.ws_idle_timeout_s,
         binance_map=opts.binance_map, seed=opts.seed, warm_history_s=opts.warm_history_s,
     )
