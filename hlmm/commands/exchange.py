@@ -9,6 +9,7 @@ import json
 import signal
 import sys
 
+from hlmm.sim.server.app import ServerError
 from hlmm.sim.server.build import ServerOptions, build_server
 from hlmm.sim.server.faults import FaultError, load_scenario, parse_flag
 from hlmm.sim.server.market import MarketSourceError
@@ -29,8 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="one fault, e.g. --fault freeze_book@20:duration_s=15 (repeatable)")
     p.add_argument("--usdc", type=float, default=10_000.0, help="starting USDC of every new account")
     p.add_argument("--state", default=None, help="state file: loaded at start if present, saved at exit/restart")
-    p.add_argument("--chain", default="both", choices=("both", "mainnet", "testnet"),
-                   help="accepted L1 signature source (SDK against a local URL signs as testnet)")
+    p.add_argument("--chain", "--network-sig", dest="chain", default="testnet", choices=("mainnet", "testnet"),
+                   help="the network whose signatures are accepted (default testnet: the SDK against a local URL "
+                        "and hlmm --network local sign as testnet); the other network's are refused")
     p.add_argument("--account", action="append", default=[], metavar="ADDR[=USDC]", help="pre-create an account")
     p.add_argument("--agent", action="append", default=[], metavar="AGENT=MASTER", help="pre-approve an agent")
     p.add_argument("--no-auto-accounts", action="store_true",
@@ -107,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         asyncio.run(_serve(opts, args.duration, args.report))
-    except (MarketSourceError, OSError) as e:
+    except (MarketSourceError, ServerError, OSError) as e:
         print(f"hlmm exchange: {e}", file=sys.stderr)
         return 2
     return 0

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
-import os
-import pickle
 import random
 import threading
 import time
@@ -22,6 +21,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from hlmm.market.instrument import parse_coin
+from hlmm.sim.server import journal, validate
 from hlmm.sim.server.core import (
     SUB_CHANNEL,
     VALID_SUBSCRIPTIONS,
@@ -30,11 +30,25 @@ from hlmm.sim.server.core import (
     num,
 )
 from hlmm.sim.server.faults import FaultStep
-from hlmm.sim.server.limits import IpWeightLimiter, action_weight, info_weight
+from hlmm.sim.server.journal import StateError, StateStore, read_snapshot, tick_changes_state, write_snapshot
+from hlmm.sim.server.limits import (
+    MSG_WS_TOO_MANY_CONNECTIONS,
+    MSG_WS_TOO_MANY_MESSAGES,
+    MSG_WS_TOO_MANY_NEW,
+    MSG_WS_TOO_MANY_POSTS,
+    MSG_WS_TOO_MANY_SUBS,
+    MSG_WS_TOO_MANY_USERS,
+    IpWeightLimiter,
+    RollingCount,
+    WsLimits,
+    action_weight,
+    info_weight,
+)
 from hlmm.sim.server.market import MarketClock, MarketSource, retime
 
+log = logging.getLogger(__name__)
+
 GREETING = "Websocket connection established."
-STATE_MAGIC = b"hlmm-local-exchange-state-v1\n"
 DEFAULT_PORT = 8765
 _TICK_S = 0.05
 _CTX_EVERY_S = 1.0
@@ -47,37 +61,24 @@ class ServerError(RuntimeError):
 
 
 def save_state(core: ExchangeCore, path: str | Path) -> None:
-    """Atomically write the core (accounts, orders, books, nonces) to ``path`` (a trusted local file)."""
-    p = Path(path)
-    tmp = p.with_name(p.name + ".tmp")
-    core.outbox.clear()
-    with open(tmp, "wb") as f:
-        f.write(STATE_MAGIC)
-        pickle.dump(core, f, protocol=pickle.HIGHEST_PROTOCOL)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, p)
+    """Atomically write the core (accounts, orders, books, nonces) to ``path`` (a snapshot without a journal)."""
+    write_snapshot(core, path, 0)
 
 
 def load_state(path: str | Path) -> ExchangeCore:
-    """Read a state file written by ``save_state`` (pickle: only load files this tool wrote)."""
-    p = Path(path)
+    """Read a snapshot written by ``save_state``/``StateStore`` without its journal (pickle: only load files this
+    tool wrote). ``StateStore(path).load()`` also replays the journal."""
     try:
-        with open(p, "rb") as f:
-            if f.read(len(STATE_MAGIC)) != STATE_MAGIC:
-                raise ServerError(f"{p} is not a local-exchange state file")
-            core = pickle.load(f)
-    except (OSError, pickle.UnpicklingError, EOFError) as e:
-        raise ServerError(f"cannot load exchange state {p}: {e}") from None
-    if not isinstance(core, ExchangeCore):
-        raise ServerError(f"{p} does not hold an ExchangeCore")
-    return core
+        return read_snapshot(path)[1]
+    except StateError as e:
+        raise ServerError(str(e)) from None
 
 
 @dataclass
 class _Out:
     due: float
     text: str
+    post: bool = False  # a WS post reply (counted in flight until sent)
 
 
 class _Conn:
@@ -91,6 +92,7 @@ class _Conn:
         self.queue: asyncio.Queue[_Out | None] = asyncio.Queue()
         self.last_send = time.monotonic()
         self.task: asyncio.Task | None = None
+        self.inflight = 0  # post replies queued, not yet sent
 
 
 class LocalExchangeServer:
@@ -111,7 +113,11 @@ class LocalExchangeServer:
         clock: Callable[[], float] = time.time,
         seed: int = 0,
         warm_history_s: float = WARM_HISTORY_S,
+        store: StateStore | None = None,
+        ws_limits: WsLimits | None = None,
     ) -> None:
+        """``state_path`` alone journals this ``core`` from scratch there; ``store`` (a loaded ``StateStore``, see
+        ``build_server``) continues an existing journal."""
         if not (math.isfinite(warm_history_s) and warm_history_s >= 0):
             raise ServerError(f"warm_history_s must be finite and >= 0, got {warm_history_s!r}")
         self.warm_history_s = warm_history_s
@@ -120,7 +126,12 @@ class LocalExchangeServer:
         self.host, self.port = host, port
         self.speed = speed
         self.faults = sorted(faults or [], key=lambda f: f.at_s)
-        self.state_path = Path(state_path) if state_path else None
+        self.state_path = Path(state_path) if state_path else (store.path if store is not None else None)
+        self._store_loaded = store is not None
+        self.store = store if store is not None else (StateStore(self.state_path) if self.state_path else None)
+        self.ws_limits = ws_limits or WsLimits()
+        self._ws_new = RollingCount()
+        self._ws_msgs = RollingCount()
         self.ip_limit = IpWeightLimiter(ip_weight_per_min)
         self.ws_idle_timeout_s = ws_idle_timeout_s
         self.binance_map = {k.lower(): v for k, v in (binance_map or {}).items()}
@@ -159,6 +170,8 @@ class LocalExchangeServer:
         return app
 
     async def start(self) -> None:
+        if self.store is not None:
+            self.store.start(self.core, time.monotonic(), fresh=not self._store_loaded)
         self._running.set()
         self._runner = web.AppRunner(self.make_app(), handle_signals=False, access_log=None)
         await self._runner.setup()
@@ -184,10 +197,10 @@ class LocalExchangeServer:
                 continue
             mids, trades = src.history(span)
             st, sp = src.start_ts, self.speed
-            n = self.core.seed_history(
+            n = self._do("h", wall0, (
                 src.coin, [(wall0 + (t - st) / sp, m) for t, m in mids],
                 [replace(tr, ts=wall0 + (tr.ts - st) / sp, ts_exchange=wall0 + (tr.ts_exchange - st) / sp)
-                 for tr in trades])
+                 for tr in trades]))
             self.core.count("history_trades", n)
 
     async def _start_site(self) -> None:
@@ -207,11 +220,29 @@ class LocalExchangeServer:
                 await t
         self._tasks.clear()
         await self.drop_ws("all")
-        if self.state_path is not None:
-            save_state(self.core, self.state_path)
+        if self.store is not None:
+            self.store.close(self.core)  # final snapshot, empty journal
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    # ------------------------------------------------------------------ state changes (journaled)
+    def _do(self, kind: str, now: float, payload: Any = None) -> Any:
+        """Apply one state-changing input to the core, journaling it first when the server has a state file."""
+        if self.store is not None:
+            self.store.record(kind, now, payload)
+        return journal.apply(self.core, kind, now, payload)
+
+    def _info(self, body: Any) -> Any:
+        """One info request (RequestError -> 422); a user seen for the first time is journaled (it tells a
+        wrong-network signature apart from a new account)."""
+        u = body.get("user") if isinstance(body, dict) else None
+        new_user = validate.is_address(u) and u.lower() not in self.core.seen_users  # type: ignore[union-attr]
+        now = self.clock()
+        out = self.core.handle_info(body, now)
+        if new_user and self.store is not None and u.lower() in self.core.seen_users:  # type: ignore[union-attr]
+            self.store.record("u", now, u.lower())  # type: ignore[union-attr]
+        return out
 
     # ------------------------------------------------------------------ HTTP
     def _ip(self, request: web.Request) -> str:
@@ -248,9 +279,13 @@ class LocalExchangeServer:
         if not self._charge_ip(self._ip(request), info_weight(t if isinstance(t, str) else "")):
             return web.json_response(None, status=429)
         try:
-            out = self.core.handle_info(body, self.clock())
+            out = self._info(body)
         except RequestError as e:
             return web.Response(status=422, text=str(e))
+        except Exception:  # a bug of this server, not bad input (bad input is a RequestError)
+            log.exception("local exchange: /info handler failed")
+            self.core.count("internal_errors")
+            return web.Response(status=500, text="Internal server error")
         return web.Response(body=orjson.dumps(out), content_type="application/json")
 
     async def _http_exchange(self, request: web.Request) -> web.Response:
@@ -274,20 +309,43 @@ class LocalExchangeServer:
         if not self._charge_ip(ip, action_weight(n)):
             return 429, None
         try:
-            out = self.core.handle_exchange(body, self.clock())
+            out = self._do("x", self.clock(), body)
         except RequestError as e:
             return 422, str(e)
-        self._dispatch()
+        except Exception:  # a bug of this server, not bad input (bad input is a RequestError)
+            log.exception("local exchange: /exchange handler failed")
+            self.core.count("internal_errors")
+            return 500, "Internal server error"
+        finally:
+            self._dispatch()
         return 200, out
 
     async def _http_health(self, request: web.Request) -> web.Response:
         return web.json_response(self.report())
 
     # ------------------------------------------------------------------ WS (Hyperliquid)
+    def _ip_conns(self, ip: str) -> list[_Conn]:
+        return [c for c in self._conns if c.kind == "hl" and c.ip == ip]
+
+    def _ws_refusal(self, ip: str) -> str | None:
+        """Why a new Hyperliquid WS connection from ``ip`` is refused (reference §6 per-IP limits), or None."""
+        lim = self.ws_limits
+        if len(self._ip_conns(ip)) >= lim.max_connections:
+            return MSG_WS_TOO_MANY_CONNECTIONS.format(n=lim.max_connections)
+        if self._ws_new.count(ip, time.monotonic()) >= lim.new_connections_per_min:
+            return MSG_WS_TOO_MANY_NEW.format(n=lim.new_connections_per_min)
+        return None
+
     async def _ws_hl(self, request: web.Request) -> web.StreamResponse:
+        ip = self._ip(request)
+        refusal = self._ws_refusal(ip)
+        if refusal is not None:
+            self.core.count("ws_connections_refused")
+            return web.Response(status=429, text=refusal)
+        self._ws_new.add(ip, time.monotonic())
         ws = web.WebSocketResponse(heartbeat=None, max_msg_size=4 * 1024 * 1024)
         await ws.prepare(request)
-        conn = _Conn(ws, "hl", self._ip(request))
+        conn = _Conn(ws, "hl", ip)
         self._add_conn(conn)
         self._send(conn, GREETING)
         try:
@@ -295,7 +353,19 @@ class LocalExchangeServer:
                 if msg.type != WSMsgType.TEXT:
                     continue
                 await self._gate()
-                self._on_ws_text(conn, msg.data)
+                mono = time.monotonic()
+                self._ws_msgs.add(conn.ip, mono)
+                if self._ws_msgs.count(conn.ip, mono) > self.ws_limits.messages_per_min:
+                    self.core.count("ws_messages_refused")
+                    self._send_json(conn, {"channel": "error", "data": MSG_WS_TOO_MANY_MESSAGES.format(
+                        n=self.ws_limits.messages_per_min)})
+                    continue
+                try:
+                    self._on_ws_text(conn, msg.data)
+                except Exception:  # a bug of this server: answer, log, keep the connection
+                    log.exception("local exchange: websocket message handler failed")
+                    self.core.count("internal_errors")
+                    self._send_json(conn, {"channel": "error", "data": "Internal server error"})
         finally:
             self._remove_conn(conn)
         return ws
@@ -326,6 +396,8 @@ class LocalExchangeServer:
         for f in VALID_SUBSCRIPTIONS[t]:
             if not isinstance(sub.get(f), str):
                 return None
+        if t == "l2Book" and sub.get("nSigFigs") not in (None, 2, 3, 4, 5):
+            return None
         if "coin" in VALID_SUBSCRIPTIONS[t]:
             if sub["coin"] not in self.core.registry:
                 return None
@@ -353,6 +425,11 @@ class LocalExchangeServer:
             if skey in conn.subs:
                 self._send_json(conn, {"channel": "error", "data": f"Already subscribed: {sjson}"})
                 return
+            refusal = self._sub_refusal(conn, sub)
+            if refusal is not None:
+                self.core.count("ws_subscriptions_refused")
+                self._send_json(conn, {"channel": "error", "data": refusal})
+                return
             conn.subs[skey] = sub
             self._subs.setdefault(key, set()).add(conn)
             self._send_json(conn, {"channel": "subscriptionResponse", "data": {"method": method, "subscription": sub}})
@@ -367,6 +444,19 @@ class LocalExchangeServer:
                 self._subs.get(key, set()).discard(conn)
             self._send_json(conn, {"channel": "subscriptionResponse", "data": {"method": method, "subscription": sub}})
 
+    def _sub_refusal(self, conn: _Conn, sub: dict) -> str | None:
+        """Per-IP subscription limits (reference §6): total subscriptions, distinct users of user feeds."""
+        lim = self.ws_limits
+        conns = self._ip_conns(conn.ip)
+        if sum(len(c.subs) for c in conns) >= lim.max_subscriptions:
+            return MSG_WS_TOO_MANY_SUBS.format(n=lim.max_subscriptions)
+        user = sub.get("user")
+        if isinstance(user, str):
+            users = {s["user"].lower() for c in conns for s in c.subs.values() if isinstance(s.get("user"), str)}
+            if user.lower() not in users and len(users) >= lim.max_users:
+                return MSG_WS_TOO_MANY_USERS.format(n=lim.max_users)
+        return None
+
     def _on_post(self, conn: _Conn, m: dict) -> None:
         pid = m.get("id")
         req = m.get("request")
@@ -375,13 +465,16 @@ class LocalExchangeServer:
             return
         kind, payload = req.get("type"), req.get("payload")
         response: dict[str, Any]
-        if kind == "info":
+        if sum(c.inflight for c in self._ip_conns(conn.ip)) >= self.ws_limits.max_inflight_posts:
+            self.core.count("ws_posts_refused")
+            response = {"type": "error", "payload": MSG_WS_TOO_MANY_POSTS.format(n=self.ws_limits.max_inflight_posts)}
+        elif kind == "info":
             t = payload.get("type") if isinstance(payload, dict) else None
             if not self._charge_ip(conn.ip, info_weight(t if isinstance(t, str) else "")):
                 response = {"type": "error", "payload": "429 Too Many Requests"}
             else:
                 try:
-                    data = self.core.handle_info(payload, self.clock())
+                    data = self._info(payload)
                     response = {"type": "info", "payload": {"type": t, "data": data}}
                 except RequestError as e:
                     response = {"type": "error", "payload": f"422 Unprocessable Entity: {e}"}
@@ -392,10 +485,12 @@ class LocalExchangeServer:
             elif code == 429:
                 response = {"type": "error", "payload": "429 Too Many Requests"}
             else:
-                response = {"type": "error", "payload": f"{code} Unprocessable Entity: {out}"}
+                reason = "Unprocessable Entity" if code == 422 else "Internal Server Error"
+                response = {"type": "error", "payload": f"{code} {reason}: {out}"}
         else:
             response = {"type": "error", "payload": f"Unknown post request type {kind!r}"}
-        self._send_json(conn, {"channel": "post", "data": {"id": pid, "response": response}})
+        self._send(conn, orjson.dumps({"channel": "post", "data": {"id": pid, "response": response}}).decode(),
+                   post=True)
 
     # ------------------------------------------------------------------ WS (Binance-style bookTicker)
     async def _ws_binance(self, request: web.Request) -> web.StreamResponse:
@@ -467,10 +562,12 @@ class LocalExchangeServer:
     def _send_json(self, conn: _Conn, obj: Any) -> None:
         self._send(conn, orjson.dumps(obj).decode())
 
-    def _send(self, conn: _Conn, text: str) -> None:
+    def _send(self, conn: _Conn, text: str, post: bool = False) -> None:
         now = time.monotonic()
         due = now + self._ws_delay_s if self.clock() < self._ws_delay_until else now
-        conn.queue.put_nowait(_Out(due, text))
+        conn.queue.put_nowait(_Out(due, text, post))
+        if post:
+            conn.inflight += 1
 
     async def _sender(self, conn: _Conn) -> None:
         held: list[_Out] = []
@@ -504,6 +601,8 @@ class LocalExchangeServer:
                         return
                     await conn.ws.send_str(out.text)
                     conn.last_send = time.monotonic()
+                    if out.post:
+                        conn.inflight -= 1
                 held = []
         except (ConnectionResetError, RuntimeError, asyncio.CancelledError):
             return
@@ -545,7 +644,7 @@ class LocalExchangeServer:
                 await self._running.wait()
                 self.clock_src.shift(self.clock() - t)
             now = self.clock()
-            self.core.on_market(retime(ev, now), now)
+            self._do("m", now, retime(ev, now))
             self.core.flush_books(now)
             self._publish_binance(ev.coin, now)  # type: ignore[union-attr]
             self._dispatch()
@@ -557,11 +656,16 @@ class LocalExchangeServer:
             if not self._running.is_set():
                 continue
             now = self.clock()
-            self.core.tick(now)
+            if self.store is not None and tick_changes_state(self.core, now):
+                self._do("t", now)
+            else:
+                self.core.tick(now)  # publication only: nothing to journal
             if now - last_ctx >= _CTX_EVERY_S:
                 last_ctx = now
-                self.core.publish_ctx(now)
+                self._do("c", now)
             self._dispatch()
+            if self.store is not None:
+                self.store.maybe_compact(self.core, time.monotonic())
             mono = time.monotonic()
             for conn in list(self._conns):
                 if conn.kind == "hl" and mono - conn.last_send > self.ws_idle_timeout_s:
@@ -590,16 +694,16 @@ class LocalExchangeServer:
         elif step.fault == "reorder_ws":
             self._reorder_window_s, self._reorder_until = p["window_ms"] / 1000.0, now + p["duration_s"]
         elif step.fault == "freeze_book":
-            self.core.freeze(p["coin"], now + p["duration_s"])
+            self._do("f", now, {"freeze": [p["coin"], now + p["duration_s"]]})
         elif step.fault == "reject_orders":
-            self.core.reject_fraction = p["fraction"]
-            self._later(p["duration_s"], lambda: setattr(self.core, "reject_fraction", 0.0))
+            self._do("f", now, {"reject_fraction": p["fraction"]})
+            self._later(p["duration_s"], lambda: self._do("f", self.clock(), {"reject_fraction": 0.0}))
         elif step.fault == "rate_limit":
             if p["kind"] == "ip":
                 self._ip_limited_until = now + p["duration_s"]
             else:
-                self.core.forced_rate_limit = True
-                self._later(p["duration_s"], lambda: setattr(self.core, "forced_rate_limit", False))
+                self._do("f", now, {"forced_rate_limit": True})
+                self._later(p["duration_s"], lambda: self._do("f", self.clock(), {"forced_rate_limit": False}))
         elif step.fault == "pause":
             await self.pause(p["duration_s"])
         elif step.fault == "restart":
@@ -622,14 +726,18 @@ class LocalExchangeServer:
         """Crash-and-restart with state kept: snapshot to disk, drop every connection, stop listening for
         ``down_s``, reload the state from disk, listen again."""
         path = Path(state_path) if state_path else (self.state_path or Path(f".hlmm-exchange-{self.port}.state"))
-        save_state(self.core, path)
+        use_store = self.store is not None and path == self.store.path
+        if use_store:
+            self.store.compact(self.core, time.monotonic())  # type: ignore[union-attr]
+        else:
+            save_state(self.core, path)
         self._running.clear()
         self._up = False
         await self.drop_ws("all")
         if self._site is not None:
             await self._site.stop()
         await asyncio.sleep(down_s)
-        self.core = load_state(path)
+        self.core = self.store.load() if use_store else load_state(path)  # type: ignore[union-attr]
         self.core.count("restarts")
         if self.clock_src is not None:
             self.clock_src.shift(down_s)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from hlmm.market.instrument import InstrumentRegistry, default_registry
-from hlmm.sim.server.app import DEFAULT_PORT, WARM_HISTORY_S, LocalExchangeServer, load_state
+from hlmm.sim.server.app import DEFAULT_PORT, WARM_HISTORY_S, LocalExchangeServer, ServerError
 from hlmm.sim.server.core import ExchangeCore, ServerConfig
 from hlmm.sim.server.faults import FaultStep
+from hlmm.sim.server.journal import StateError, StateStore
 from hlmm.sim.server.market import MarketSource, replay_source, synthetic_source
 
 
@@ -26,7 +26,7 @@ class ServerOptions:
     faults: list[FaultStep] = field(default_factory=list)
     usdc: float = 10_000.0
     state: str | None = None  # load at start if present, save at stop and on restart faults
-    chain: str = "both"  # both | mainnet | testnet: accepted signature source
+    chain: str = "testnet"  # mainnet | testnet: the one network whose signatures this server accepts
     auto_accounts: bool = True
     accounts: dict[str, float] = field(default_factory=dict)
     agents: dict[str, str] = field(default_factory=dict)
@@ -42,15 +42,15 @@ def build_server(opts: ServerOptions, registry: InstrumentRegistry | None = None
     """Registry (embedded defaults: BTC/ETH/HYPE on the first dex, hyna:HYPE/hyna:BTC on dex 1), market source,
     exchange state (fresh or loaded from ``opts.state``) and the server."""
     reg = registry or default_registry()
-    if opts.chain not in ("both", "mainnet", "testnet"):
-        raise ValueError(f"chain must be both, mainnet or testnet, got {opts.chain!r}")
+    if opts.chain not in ("mainnet", "testnet"):
+        raise ValueError(f"chain must be mainnet or testnet, got {opts.chain!r}")
     if opts.data:
         src: MarketSource = replay_source(opts.data, opts.coin or "BTC", reg)
     else:
         src = synthetic_source(opts.preset, reg, seed=opts.seed, coin=opts.coin)
     cfg = ServerConfig(
         starting_usdc=opts.usdc,
-        is_mainnet=None if opts.chain == "both" else opts.chain == "mainnet",
+        is_mainnet=opts.chain == "mainnet",
         auto_accounts=opts.auto_accounts,
         accounts=dict(opts.accounts),
         agents=dict(opts.agents),
@@ -58,9 +58,17 @@ def build_server(opts: ServerOptions, registry: InstrumentRegistry | None = None
         schedule_cancel_min_volume=opts.schedule_cancel_min_volume,
         seed=opts.seed,
     )
-    core = load_state(opts.state) if opts.state and Path(opts.state).exists() else ExchangeCore(reg, cfg)
+    store = StateStore(opts.state) if opts.state else None
+    if store is not None and store.exists():
+        try:
+            core = store.load()  # snapshot + journal: what the server had when it stopped or was killed
+        except StateError as e:
+            raise ServerError(str(e)) from None
+        core.config.is_mainnet = cfg.is_mainnet  # the network is a start option, not state
+    else:
+        core = ExchangeCore(reg, cfg)
     return LocalExchangeServer(
-        core, [src], host=opts.host, port=opts.port, speed=opts.speed, faults=opts.faults, state_path=opts.state,
+        core, [src], host=opts.host, port=opts.port, speed=opts.speed, faults=opts.faults, store=store,
         ip_weight_per_min=opts.ip_weight_per_min, ws_idle_timeout_s=opts.ws_idle_timeout_s,
         binance_map=opts.binance_map, seed=opts.seed, warm_history_s=opts.warm_history_s,
     )

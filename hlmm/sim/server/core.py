@@ -28,7 +28,8 @@ from hlmm.market.instrument import (
 )
 from hlmm.sim.exchange import ActionResult, SimExchange, SimOrder
 from hlmm.sim.latency import LatencyModel
-from hlmm.sim.server.limits import NonceError, NonceSet, check_nonce_window
+from hlmm.sim.server import validate
+from hlmm.sim.server.limits import NonceError, NonceSet, check_nonce_window, open_order_limit
 from hlmm.venue.base import (
     CancelOrder,
     Fill,
@@ -63,6 +64,9 @@ MSG_EXPIRED = "Action already expired"  # UNCONFIRMED text
 MSG_BAD_LEVERAGE = "Invalid leverage value"
 MSG_TRIGGER_UNSUPPORTED = "Trigger orders are not supported by the local exchange."
 MSG_FAULT_REJECT = "Order rejected (injected fault)."
+MSG_WRONG_CHAIN = "Invalid hyperliquidChain: this is {want}, the action says {got}."  # UNCONFIRMED text
+MSG_TOO_MANY_OPEN = "Too many open orders."  # UNCONFIRMED text (the limit itself is documented, reference §6)
+MSG_TOO_MANY_OPEN_REDUCE_ONLY = "Reduce only order rejected: too many open orders."  # UNCONFIRMED text
 
 _DAY_MS = 86_400_000
 _INTERNAL_CLOID_PREFIX = "0xfeedfeed"  # hidden cloids for orders sent without one
@@ -97,11 +101,12 @@ class ServerConfig:
     """Exchange rules and knobs of the local server (all plain values, picklable)."""
 
     starting_usdc: float = 10_000.0
-    is_mainnet: bool | None = None  # signature source: True "a", False "b", None accepts both
+    is_mainnet: bool = False  # signature source of this server's network: True mainnet "a", False testnet "b"
     auto_accounts: bool = True  # any signer becomes an account with starting_usdc
     accounts: dict[str, float] = field(default_factory=dict)  # pre-created accounts -> USDC
     agents: dict[str, str] = field(default_factory=dict)  # pre-approved agent -> master
     address_budget_base: int = 10_000  # per-address action budget = base + cumulative USDC volume
+    open_order_base: int = 1000  # open orders per account: base + 1 per $5M volume, at most 5 * base
     schedule_cancel_min_volume: float = 0.0  # Hyperliquid mainnet: 1_000_000
     schedule_cancel_max_per_day: int = 10
     funding_rate_per_hour: float = 0.0000125
@@ -481,6 +486,9 @@ class ExchangeCore:
         self._dirty_books.add(ev.coin)
 
     # ------------------------------------------------------------------ /exchange
+    def _is_known(self, addr: str) -> bool:
+        return addr in self.agents or addr in self.accounts
+
     def _resolve_signer(self, candidates: list[str]) -> tuple[str, Account | None]:
         """(signer, account) for recovered candidate signers (one per accepted signature source)."""
         for s in candidates:
@@ -496,6 +504,10 @@ class ExchangeCore:
     def handle_exchange(self, body: Any, now: float) -> dict | str:
         """One /exchange POST body -> Hyperliquid's JSON reply. Raises RequestError for undeserializable bodies."""
         self.now = max(self.now, now)
+        try:
+            validate.exchange_body(body)  # shape errors refuse the whole body before anything changes
+        except validate.ShapeError as e:
+            raise RequestError(str(e)) from None
         if not isinstance(body, dict):
             raise RequestError("Failed to deserialize the JSON body into the target type")
         action, nonce, sig = body.get("action"), body.get("nonce"), body.get("signature")
@@ -517,9 +529,22 @@ class ExchangeCore:
                 signed = dict(action)
                 signed.setdefault("agentName", "")  # an unnamed agent is signed with "" and posted without the key
                 candidates = [recover_user_signed(signed, types, primary, sig)]
+                chain = "Mainnet" if self.config.is_mainnet else "Testnet"
+                if action.get("hyperliquidChain") != chain:
+                    self.count("wrong_network_signatures")
+                    return _err(MSG_WRONG_CHAIN.format(want=chain, got=action.get("hyperliquidChain")))
             else:
-                srcs = [self.config.is_mainnet] if self.config.is_mainnet is not None else [False, True]
-                candidates = [recover_l1_signer(action, nonce, vault, expires, sig, m) for m in srcs]
+                # One network per server (source "a" mainnet / "b" testnet), as on Hyperliquid: a signature made
+                # for the other network recovers some other address, which has no account.
+                mainnet = bool(self.config.is_mainnet)
+                candidates = [recover_l1_signer(action, nonce, vault, expires, sig, mainnet)]
+                if not self._is_known(candidates[0]):
+                    other = recover_l1_signer(action, nonce, vault, expires, sig, not mainnet)
+                    if self._is_known(other) or other in self.seen_users:
+                        # Signed for the other network by a known user: refuse instead of auto-creating an account
+                        # for the stray address (with --no-auto-accounts it is refused anyway).
+                        self.count("wrong_network_signatures")
+                        return _err(MSG_NO_USER.format(addr=candidates[0]))
         except SigningError as e:
             raise RequestError(f"Failed to deserialize the JSON body into the target type: {e}") from None
         signer, acct = self._resolve_signer(candidates)
@@ -545,7 +570,7 @@ class ExchangeCore:
             return _err(f"Unsupported action type {atype!r} on the local exchange.")
         try:
             return handler(self, acct, action, now, signer)
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as e:
             if isinstance(e, UnknownCoinError):
                 return _err(str(e))
             raise RequestError(f"Failed to deserialize the JSON body into the target type: {e}") from None
@@ -570,8 +595,9 @@ class ExchangeCore:
         return None
 
     # ---- actions
-    def _parse_order(self, w: Any) -> tuple[Instrument, PlaceOrder | str]:
-        """(instrument, PlaceOrder) or (instrument, error text) for one order wire."""
+    def _parse_order(self, w: Any) -> tuple[Instrument | None, PlaceOrder | str]:
+        """(instrument, PlaceOrder) or (instrument, error text) for one order wire (shape already validated; a bad
+        value — unknown asset, a price/size string that is not a positive number — is this order's error)."""
         if not isinstance(w, dict):
             raise TypeError("order must be an object")
         a, b, p, s, r, t = w["a"], w["b"], w["p"], w["s"], w["r"], w["t"]
@@ -579,11 +605,20 @@ class ExchangeCore:
             raise TypeError("bad order field types")
         if not isinstance(p, str) or not isinstance(s, str) or not isinstance(t, dict):
             raise TypeError("price and size must be strings")
-        inst = self.registry.by_asset(a)
+        try:
+            inst = self.registry.by_asset(a)
+        except UnknownCoinError as e:
+            return None, str(e)
         if "trigger" in t:
             return inst, MSG_TRIGGER_UNSUPPORTED
         tif = Tif(t["limit"]["tif"])
-        px, sz = float(Decimal(p)), float(Decimal(s))
+        px, err = validate.price_error(p)
+        if err is not None:
+            return inst, err
+        sz, err = validate.size_error(s)
+        if err is not None:
+            return inst, err
+        assert px is not None and sz is not None
         c = w.get("c")
         if c is not None:
             if not isinstance(c, str) or len(c) != 34 or not c.startswith("0x"):
@@ -616,6 +651,10 @@ class ExchangeCore:
         if isinstance(p, str):
             return {"error": p}
         self.count("orders")
+        refusal = self._open_order_refusal(acct, p)
+        if refusal is not None:
+            self.count("open_order_cap_rejects")
+            return {"error": refusal}
         if self.reject_fraction > 0 and self._rng.random() < self.reject_fraction:
             self.count("fault_rejects")
             return {"error": MSG_FAULT_REJECT}
@@ -630,9 +669,24 @@ class ExchangeCore:
         statuses = [self._place_one(acct, w, now) for w in orders]
         return _ok("order", {"statuses": statuses})
 
+    def _open_order_refusal(self, acct: Account, p: PlaceOrder) -> str | None:
+        """Reference §6: at most ``1000 + 1 per $5M volume`` (max 5000) open orders; with >= 1000 open, a new
+        reduce-only order is rejected too. None when the order may go on."""
+        n_open = self.resting_count(acct.address)
+        base = self.config.open_order_base
+        if n_open >= open_order_limit(acct.volume(), base):
+            return MSG_TOO_MANY_OPEN
+        if p.reduce_only and n_open >= base:
+            return MSG_TOO_MANY_OPEN_REDUCE_ONLY
+        return None
+
     def _cancel_open(self, acct: Account, o: SimOrder | None, asset: int, now: float, by_oid: bool = False
                      ) -> str | dict:
-        if o is None or not o.is_open or o.cloid is None or self.registry.by_asset(asset).coin != o.coin:
+        try:
+            coin = self.registry.by_asset(asset).coin
+        except UnknownCoinError as e:
+            return {"error": str(e)}
+        if o is None or not o.is_open or o.cloid is None or coin != o.coin:
             return {"error": MSG_CANCEL_UNKNOWN}
         # ``cancel`` addresses the order by oid, ``cancelByCloid`` by cloid: the matching engine does the same.
         res = acct.ex.execute([CancelOrder(o.coin, o.cloid, oid=o.oid if by_oid else None)], now)[0]
@@ -739,6 +793,10 @@ class ExchangeCore:
     def handle_info(self, body: Any, now: float) -> Any:
         """One /info POST body -> reply. Raises RequestError on unknown types or bad arguments."""
         self.now = max(self.now, now)
+        try:
+            validate.info_body(body)
+        except validate.ShapeError as e:
+            raise RequestError(str(e)) from None
         if not isinstance(body, dict) or not isinstance(body.get("type"), str):
             raise RequestError("Failed to deserialize the JSON body into the target type")
         fn = _INFO.get(body["type"])
@@ -749,7 +807,7 @@ class ExchangeCore:
             return fn(self, body)
         except RequestError:
             raise
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, ArithmeticError) as e:
             raise RequestError(f"Failed to deserialize the JSON body into the target type: {e}") from None
 
     def _user(self, body: dict) -> Account | None:

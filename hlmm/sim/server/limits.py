@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from dataclasses import dataclass
 
 NONCE_SET_SIZE = 100
 NONCE_MIN_AGE_MS = 2 * 86_400_000
@@ -71,6 +72,15 @@ class NonceSet:
             self._members.discard(heapq.heapreplace(self._heap, nonce))
 
 
+OPEN_ORDER_BASE = 1000
+OPEN_ORDER_VOLUME_STEP = 5_000_000.0
+
+
+def open_order_limit(volume_usd: float, base: int = OPEN_ORDER_BASE) -> int:
+    """Open orders an address may have: ``base`` + 1 per $5M cumulative volume, capped at 5 x base (1000 -> 5000)."""
+    return min(base + int(max(volume_usd, 0.0) // OPEN_ORDER_VOLUME_STEP), 5 * base)
+
+
 def info_weight(req_type: str, n_items: int = 0) -> int:
     """IP weight of one info request returning ``n_items`` items."""
     if req_type in _INFO_WEIGHT_2:
@@ -122,3 +132,48 @@ class IpWeightLimiter:
         self._hist.setdefault(ip, deque()).append((now, weight))
         self._sum[ip] = total + weight
         return True
+
+
+@dataclass(frozen=True)
+class WsLimits:
+    """Per-IP websocket limits of the reference (§6). Texts are Hyperliquid's where observed, else best guesses."""
+
+    max_connections: int = 10
+    new_connections_per_min: int = 30
+    max_subscriptions: int = 1000
+    max_users: int = 10  # distinct users across user-specific subscriptions
+    messages_per_min: int = 2000  # messages sent to the exchange
+    max_inflight_posts: int = 100
+
+    def __post_init__(self) -> None:
+        for k, v in vars(self).items():
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"WsLimits.{k} must be an int >= 1, got {v!r}")
+
+
+MSG_WS_TOO_MANY_CONNECTIONS = "Too many websocket connections from this IP (max {n})."  # UNCONFIRMED text
+MSG_WS_TOO_MANY_NEW = "Too many new websocket connections from this IP (max {n} per minute)."  # UNCONFIRMED text
+MSG_WS_TOO_MANY_SUBS = "Cannot subscribe: too many subscriptions (max {n})."  # UNCONFIRMED text
+MSG_WS_TOO_MANY_USERS = "Cannot track more than {n} total users."  # [OBS] error frame seen live
+MSG_WS_TOO_MANY_MESSAGES = "Too many messages sent (max {n} per minute); message ignored."  # UNCONFIRMED text
+MSG_WS_TOO_MANY_POSTS = "Too many in-flight post requests (max {n})."  # UNCONFIRMED text
+
+
+class RollingCount:
+    """Events per key in a rolling window (connections opened, messages received)."""
+
+    def __init__(self, window_s: float = 60.0) -> None:
+        self.window_s = window_s
+        self._hist: dict[str, deque[float]] = {}
+
+    def count(self, key: str, now: float) -> int:
+        h = self._hist.get(key)
+        if not h:
+            return 0
+        cutoff = now - self.window_s
+        while h and h[0] <= cutoff:
+            h.popleft()
+        return len(h)
+
+    def add(self, key: str, now: float) -> None:
+        self._hist.setdefault(key, deque()).append(now)
