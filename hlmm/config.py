@@ -21,6 +21,19 @@ from hlmm.strategy.params import StrategyParams
 FORBIDDEN_KEYS = {"private_key", "privatekey", "secret", "secret_key", "mnemonic", "api_secret"}
 
 
+def _is_local_host(host: str) -> bool:
+    """``--network local`` must never resolve a public name: only ``localhost`` and loopback/private IP literals."""
+    import ipaddress
+
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a DNS name: resolving it is already a public lookup
+    return ip.is_loopback or ip.is_private or ip.is_link_local
+
+
 class ConfigError(ValueError):
     """A bad config: the message names the field, the value and why."""
 
@@ -34,6 +47,9 @@ class ReferenceParams(BaseModel):
         None, description="explicit Binance USD-M symbol (e.g. 'btcusdt'), 'off' to disable, None = auto"
     )
     stale_s: float = Field(3.0, gt=0, description="reference quotes older than this contribute nothing")
+    allow_mismatch: bool = Field(
+        False, description="accept a binance_symbol that is not the traded asset's known equivalent"
+    )
 
     @field_validator("binance_symbol")
     @classmethod
@@ -126,6 +142,9 @@ class RunConfig(BaseModel):
             raise ValueError(f"local_url {v!r} needs an explicit port, e.g. http://127.0.0.1:8765")
         if u.query or u.fragment or u.path not in ("", "/"):
             raise ValueError(f"local_url {v!r} must be scheme://host:port only (no path, query or fragment)")
+        if not _is_local_host(u.hostname):
+            raise ValueError(f"local_url {v!r}: the local exchange must be on this machine or a private network "
+                             "(localhost or a loopback/private IP address), never a public host")
         return v.strip().rstrip("/")
 
     @field_validator("hip3_fee_scale")
@@ -229,7 +248,22 @@ def load_config_dict(raw: dict[str, Any], overrides: list[str] | None = None) ->
     bad_num = _first_non_finite(cfg, "")
     if bad_num is not None:
         raise ConfigError(f"config error: {bad_num[0]}: must be a finite number, got {bad_num[1]!r}")
+    _check_reference_symbols(cfg)
     return cfg
+
+
+def _check_reference_symbols(cfg: Config) -> None:
+    """Refuse a reference feed of another asset (failure #3: HYPE quoted off ``btcusdt``) at load time."""
+    from hlmm.venue.binance import reference_mismatch
+
+    for name, cc in cfg.coins.items():
+        sym = cc.reference.binance_symbol
+        if sym is None or cc.reference.allow_mismatch:
+            continue
+        why = reference_mismatch(name, sym)
+        if why is not None:
+            raise ConfigError(f"config error: coins.{name}.reference.binance_symbol = {sym!r}: {why}; "
+                              f"set coins.{name}.reference.allow_mismatch = true if this is deliberate")
 
 
 def _first_non_finite(v: Any, path: str) -> tuple[str, float] | None:

@@ -14,14 +14,14 @@ from hlmm.risk.params import RiskParams
 from hlmm.venue.binance import BinanceFeed, BinanceFeedError, parse_book_ticker, resolve_binance_symbol
 
 
-def cc(sym: str | None) -> CoinConfig:
+def cc(sym: str | None, allow_mismatch: bool = False) -> CoinConfig:
     return CoinConfig(risk=RiskParams(max_position_usd=100, daily_loss_limit_usd=10, max_drawdown_usd=5),
-                      reference=ReferenceParams(binance_symbol=sym))
+                      reference=ReferenceParams(binance_symbol=sym, allow_mismatch=allow_mismatch))
 
 
 @pytest.mark.parametrize(("coin", "sym", "want"), [
-    ("HYPE", "hypeusdt", "hypeusdt"),      # explicit wins
-    ("BTC", "ethusdt", "ethusdt"),         # explicit wins even against the table
+    ("HYPE", "hypeusdt", "hypeusdt"),      # explicit same-name perpetual of a coin the table does not list
+    ("BTC", "btcusdt", "btcusdt"),         # explicit, the table's own symbol
     ("BTC", "off", None),                  # off disables
     ("BTC", None, "btcusdt"),              # mapping
     ("ETH", None, "ethusdt"),
@@ -39,6 +39,36 @@ def test_resolution(coin: str, sym: str | None, want: str | None) -> None:
     assert coin in why and why
     if want is None:
         assert "off" in why
+
+
+@pytest.mark.parametrize(("coin", "sym"), [
+    ("hyna:HYPE", "btcusdt"),   # the seed's failure 3, by configuration
+    ("HYPE", "btcusdt"),
+    ("BTC", "ethusdt"),         # against the table
+    ("hyna:BTC", "ethusdt"),
+    ("xyz:BTC", "btcusdt"),     # a HIP-3 "BTC" off the table: its name proves nothing
+    ("hyna:HYPE", "hypeusdt"),
+    ("kPEPE", "pepeusdt"),      # 1000x unit
+])
+def test_mismatched_symbol_is_refused_unless_allowed(coin: str, sym: str) -> None:
+    with pytest.raises(BinanceFeedError, match="allow_mismatch"):
+        resolve_binance_symbol(coin, cc(sym))
+    got, why = resolve_binance_symbol(coin, cc(sym, allow_mismatch=True))
+    assert got == sym and "mismatch" in why
+
+
+def test_config_refuses_mismatched_reference_with_its_field_path() -> None:
+    from hlmm.config import ConfigError, load_config_dict
+
+    def raw(sym: str, allow: bool = False) -> dict:
+        return {"coins": {"hyna:HYPE": {
+            "risk": {"max_position_usd": 50, "daily_loss_limit_usd": 10, "max_drawdown_usd": 5},
+            "reference": {"binance_symbol": sym, "allow_mismatch": allow}}}}
+
+    with pytest.raises(ConfigError, match=r"coins\.hyna:HYPE\.reference\.binance_symbol = 'btcusdt'"):
+        load_config_dict(raw("btcusdt"))
+    assert load_config_dict(raw("btcusdt", allow=True)).coins["hyna:HYPE"].reference.allow_mismatch
+    assert load_config_dict(raw("off")).coins["hyna:HYPE"].reference.binance_symbol == "off"
 
 
 def test_never_btcusdt_for_hype_any_way() -> None:
