@@ -361,6 +361,7 @@ async def _loop(
             portfolio=engine.portfolio, kill=kill_reason(engine), wall_s=end.wall_s, mode=mode,
             venue_position=snap.position if snap is not None else None,
             extra={"stopped_by": end.stopped_by, "resting_after_shutdown": end.resting_after_shutdown,
+                   "crossing_at_send": end.crossing_at_send, "crossing_own_at_send": end.crossing_own_at_send,
                    "venue_stats": _venue_stats(venue, bad_market), "day_restore": _restore_info(restored, engine)},
         )
     except SummaryError as e:

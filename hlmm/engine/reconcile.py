@@ -16,6 +16,13 @@ Rules, in priority order:
 4. Exposure invariant: a placement (or the new leg of a modify) on a side is emitted only if the side's
    exposure — remaining size of every live order incl. pending new/cancel/modify, which can all still
    fill — plus the new size fits ``room``. Otherwise it is deferred (a modify becomes a cancel).
+5. Own-order guard (issue 9 item 8): a placement or the new leg of a modify never crosses one of our own
+   orders of the other side that may still rest when it arrives: every non-terminal order (pending, acked,
+   cancel-pending — a cancel is not a verdict until the exchange gives it), at its current price *and* at the
+   price of a pending modify (cancel-replace: either leg may be on the book), and every placement or modify
+   leg emitted earlier in this plan. An offender is deferred (the resting order it would replace stays); on a
+   fast move the far side moves first and the near side follows once that is acknowledged, so a batch can
+   never cross itself on the exchange ("Post only order would have immediately matched" against ourselves).
 """
 
 from __future__ import annotations
@@ -221,6 +228,28 @@ def reconcile(
     danger.sort(key=lambda w: _DANGER_RANK.get(w.reason, 9))
     budget = params.max_actions_per_cycle
 
+    # Rule 5: the most aggressive price of our own orders per side that may be on the book when a new order
+    # arrives (see the module docstring); updated as placements and modify legs are emitted below.
+    own_best: dict[bool, float | None] = {True: None, False: None}
+
+    def own_note(is_buy: bool, px: float) -> None:
+        cur = own_best[is_buy]
+        if cur is None or (px > cur if is_buy else px < cur):
+            own_best[is_buy] = px
+
+    for o in live:
+        if o.terminal is not None or o.coin != coin:
+            continue
+        own_note(o.is_buy, o.px)
+        if o.modify is not None:
+            own_note(o.is_buy, o.target_px)
+
+    def crosses_own(is_buy: bool, px: float) -> float | None:
+        other = own_best[not is_buy]
+        if other is None:
+            return None
+        return other if (px >= other if is_buy else px <= other) else None
+
     def emit(w: _Work) -> None:
         o, q = w.order, w.quote
         if w.kind == "cancel":
@@ -229,6 +258,11 @@ def reconcile(
             plan.reasons.append(w.reason)
             return
         assert q is not None
+        hit = crosses_own(w.is_buy, q.px)
+        if hit is not None:
+            side, other = ("bid", "ask") if w.is_buy else ("ask", "bid")
+            plan.deferred.append(f"{side} {q.sz}@{q.px}: would cross our own {other} @{hit}")
+            return
         if exposure[w.is_buy] + q.sz > room[w.is_buy] + _EPS:
             side = "bid" if w.is_buy else "ask"
             plan.deferred.append(
@@ -240,6 +274,7 @@ def reconcile(
                 plan.reasons.append(why)
             return
         exposure[w.is_buy] += q.sz
+        own_note(w.is_buy, q.px)
         ro = reduce_only and not increasing[w.is_buy]
         if w.kind == "modify":
             assert o is not None
@@ -317,3 +352,40 @@ def reconcile(
         emit(w)
         budget -= 1
     return plan
+
+
+def own_crossings(actions: Sequence[VenueAction], live: Sequence[TrackedOrder]) -> int:
+    """How many ALO placements or modify legs in ``actions`` cross one of our own other-side orders in ``live``
+    (the tracker after the batch was recorded: the batch's own orders included), either leg of a pending modify
+    counted. Rule 5 makes this 0; the runners report it next to book crossings as ``crossing_at_send``."""
+    best: dict[bool, float | None] = {True: None, False: None}
+    for o in live:
+        if o.terminal is not None:
+            continue
+        for px in (o.px, o.target_px):
+            cur = best[o.is_buy]
+            if cur is None or (px > cur if o.is_buy else px < cur):
+                best[o.is_buy] = px
+    n = 0
+    for a in actions:
+        p = a.new if isinstance(a, ModifyOrder) else a
+        if not isinstance(p, PlaceOrder) or p.tif != Tif.ALO:
+            continue
+        other = best[not p.is_buy]
+        if other is not None and (p.px >= other if p.is_buy else p.px <= other):
+            n += 1
+    return n
+
+
+def book_crossings(actions: Sequence[VenueAction], best_bid: float | None, best_ask: float | None) -> int:
+    """How many ALO placements or modify legs in ``actions`` cross the book as the engine saw it when sending
+    (failure #5: our bug, not a latency race)."""
+    n = 0
+    for a in actions:
+        p = a.new if isinstance(a, ModifyOrder) else a
+        if isinstance(p, PlaceOrder) and p.tif == Tif.ALO and (
+            (p.is_buy and best_ask is not None and p.px >= best_ask)
+            or (not p.is_buy and best_bid is not None and p.px <= best_bid)
+        ):
+            n += 1
+    return n

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from hlmm.config import Config, ConfigError
+from hlmm.engine.reconcile import book_crossings, own_crossings
 from hlmm.engine.summary import RunStats, build_summary
 from hlmm.market.events import Bbo, BookSnapshot, MarketEvent, Trade
 from hlmm.market.instrument import InstrumentRegistry, default_registry
-from hlmm.venue.base import ModifyOrder, PlaceOrder, Tif, VenueAction
+from hlmm.venue.base import ModifyOrder, PlaceOrder, VenueAction
 
 PRESET_COINS = {"btc": "BTC", "hype_quiet": "hyna:HYPE"}
 DRAIN_S = 10.0  # after shutdown, deliver venue events for at most this much simulated time
@@ -265,6 +266,7 @@ def run_backtest(
     stats = RunStats(coin, start_ts)
     max_pos_usd = cfg.coin(coin).risk.max_position_usd
     crossing_at_send = 0
+    crossing_own_at_send = 0
 
     market = engine.market
     ex_on_market, ex_next, ex_advance, ex_pop, ex_submit = (
@@ -274,17 +276,18 @@ def run_backtest(
     stats_venue, stats_actions = stats.on_venue, stats.on_actions
     mid_ts, mid_px = stats.mid_ts, stats.mid_px
 
+    tracker = getattr(engine, "tracker", None)  # a test double may have none
+
     def send(actions: list[VenueAction], t: float) -> None:
-        nonlocal crossing_at_send
+        nonlocal crossing_at_send, crossing_own_at_send
         # Failure #5 check: an ALO that crosses the book *as the engine saw it* when sending is our bug,
         # not a latency race. Count it; the scenario tests require zero.
-        bb, ba = market.best_bid, market.best_ask
-        for a in actions:
-            p = a.new if isinstance(a, ModifyOrder) else a
-            if isinstance(p, PlaceOrder) and p.tif == Tif.ALO and (
-                (p.is_buy and ba is not None and p.px >= ba) or (not p.is_buy and bb is not None and p.px <= bb)
-            ):
-                crossing_at_send += 1
+        crossing_at_send += book_crossings(actions, market.best_bid, market.best_ask)
+        # Issue 9 item 8: a placement that crosses one of our own orders is the same bug (counted in both).
+        if tracker is not None and any(isinstance(a, PlaceOrder | ModifyOrder) for a in actions):
+            own = own_crossings(actions, tracker.live(coin))
+            crossing_own_at_send += own
+            crossing_at_send += own
         stats_actions(actions, t)
         ex_submit(actions, t)
         if engine.persist_needed:
@@ -423,6 +426,7 @@ def run_backtest(
             "source": source.description,
             "seed": seed,
             "crossing_at_send": crossing_at_send,
+            "crossing_own_at_send": crossing_own_at_send,
             "resting_after_shutdown": len(ex.open_orders(coin)),
         },
     )

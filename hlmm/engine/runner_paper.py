@@ -153,7 +153,8 @@ async def run_paper(
             mode="paper",
             venue_position=snap.position if snap is not None else None,
             extra={"source": source.description, "speed": speed, "stopped_by": end.stopped_by,
-                   "resting_after_shutdown": end.resting_after_shutdown},
+                   "resting_after_shutdown": end.resting_after_shutdown,
+                   "crossing_at_send": end.crossing_at_send, "crossing_own_at_send": end.crossing_own_at_send},
         )
         return PaperResult(summary=summary, engine=engine, venue=venue, stats=stats, stopped_by=end.stopped_by,
                            metrics_port=metrics.port if metrics is not None else None)

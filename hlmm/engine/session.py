@@ -27,9 +27,11 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hlmm.engine.reconcile import book_crossings, own_crossings
 from hlmm.engine.runner import MetricsHook, count_resting, persist_kill
 from hlmm.engine.summary import RunStats
 from hlmm.market.events import Bbo, BookSnapshot, MarketEvent, RefQuote
+from hlmm.venue.base import ModifyOrder, PlaceOrder
 from hlmm.venue.supervise import Backoff, TaskState, supervised
 
 Item = tuple[str, Any]
@@ -46,6 +48,8 @@ class SessionEnd:
     t_stop: float  # clock() when the loop ended, before the shutdown
     wall_s: float  # wall seconds from the session start to the venue closed
     snapshot: Any | None  # the venue's final AccountSnapshot (None when it failed; logged)
+    crossing_at_send: int = 0  # ALO placements/modify legs that crossed the book or our own orders when sent
+    crossing_own_at_send: int = 0  # of which crossed one of our own orders (issue 9 item 8)
 
     @property
     def resting_after_shutdown(self) -> int | None:
@@ -100,7 +104,16 @@ async def run_session(
                 loop.add_signal_handler(sig, stop.set)
                 installed.append(sig)
 
+    crossing = {"book": 0, "own": 0}
+
     async def send(actions: list[Any], t: float) -> None:
+        # The same at-send checks as the backtest runner: crossing the book as the engine saw it, or our own
+        # orders (the tracker already holds this batch). Both must stay 0.
+        mk, tr = getattr(engine, "market", None), getattr(engine, "tracker", None)
+        if mk is not None and tr is not None and any(isinstance(a, PlaceOrder | ModifyOrder) for a in actions):
+            own = own_crossings(actions, tr.live(coin))
+            crossing["book"] += book_crossings(actions, mk.best_bid, mk.best_ask)
+            crossing["own"] += own
         stats.on_actions(actions, t)
         await venue.submit(actions)
         if engine.persist_needed:
@@ -190,7 +203,8 @@ async def run_session(
     t_stop = clock()
     if error is None:
         snap = await _shutdown(engine, venue, q, coin, clock, drained, drain_wall_s, kill_store, log, send, stats)
-        return SessionEnd(stopped_by=stopped_by, t_stop=t_stop, wall_s=time.perf_counter() - wall0, snapshot=snap)
+        return SessionEnd(stopped_by=stopped_by, t_stop=t_stop, wall_s=time.perf_counter() - wall0, snapshot=snap,
+                          crossing_at_send=crossing["book"] + crossing["own"], crossing_own_at_send=crossing["own"])
     # After a failure each step is guarded: the engine may be the broken part, the venue's cancel-all must still go.
     try:
         await _shutdown(engine, venue, q, coin, clock, drained, drain_wall_s, kill_store, log, send, stats,

@@ -438,6 +438,18 @@ class SimExchange:
             return RejectReason.MARGIN, "perpMarginRejected", MSG_MARGIN
         return None
 
+    def crosses_own(self, coin: str, is_buy: bool, px: float) -> bool:
+        """True when a post-only order at ``px`` would be rejected because of one of *our own* resting orders:
+        it crosses our best other-side order and that order is at or inside the market's best (a self-cross)."""
+        c = self._coins.get(coin)
+        if c is None:
+            return False
+        if is_buy:
+            own, mkt = c.best_own_ask, c.best_ask()
+            return own is not None and px >= own and (mkt is None or own <= mkt)
+        own, mkt = c.best_own_bid, c.best_bid()
+        return own is not None and px <= own and (mkt is None or own >= mkt)
+
     def _margin_ok(self, p: PlaceOrder) -> bool:
         """Initial margin of positions plus resting orders (worst side per coin) must fit in account value."""
         need = 0.0

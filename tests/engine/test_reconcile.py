@@ -105,7 +105,7 @@ def test_budget_truncation_pairs_bid_and_ask():
     assert any("budget" in d for d in plan.deferred)
     # dangerous cancels take budget first, then complete pairs only
     b = Book()
-    c1 = b.order(True, 100_010.0, 0.01)
+    c1 = b.order(True, 100_006.0, 0.01)  # crosses the book's ask, below every new ask (so none crosses it)
     plan = reconcile(ladder(bids, asks), b.tr.live(), INST, RequoteParams(max_actions_per_cycle=4), 1.0, 1.0,
                      best_bid=99_995.0, best_ask=100_005.0)
     assert plan.actions[0].cloid == c1.cloid and plan.actions[0].reason == "crosses book"

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
+from hlmm.market.events import RefQuote, Timer
 from hlmm.market.instrument import parse_coin
 from hlmm.sim.server import journal, validate
 from hlmm.sim.server.core import (
@@ -44,7 +45,7 @@ from hlmm.sim.server.limits import (
     action_weight,
     info_weight,
 )
-from hlmm.sim.server.market import MarketClock, MarketSource, retime
+from hlmm.sim.server.market import MarketClock, MarketSource, retime, scale_prices
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,7 @@ class LocalExchangeServer:
         self.fault_log: list[dict] = []  # (time, fault, params) as applied
         self.clock_src = MarketClock(self.sources, speed) if self.sources else None
         self.binance_seq = 0
+        self._px_scale: dict[str, float] = {}  # the jump fault: coin (or '*') -> price factor
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -644,6 +646,9 @@ class LocalExchangeServer:
                 await self._running.wait()
                 self.clock_src.shift(self.clock() - t)
             now = self.clock()
+            factor = self._px_scale.get(getattr(ev, "coin", None) or "", self._px_scale.get("*", 1.0))
+            if factor != 1.0 and not isinstance(ev, RefQuote | Timer):
+                ev = scale_prices(ev, factor, self.core.registry.get(ev.coin))  # type: ignore[union-attr]
             self._do("m", now, retime(ev, now))
             self.core.flush_books(now)
             self._publish_binance(ev.coin, now)  # type: ignore[union-attr]
@@ -708,6 +713,9 @@ class LocalExchangeServer:
             await self.pause(p["duration_s"])
         elif step.fault == "restart":
             await self.restart(p["down_s"])
+        elif step.fault == "jump":
+            key = p.get("coin") or "*"
+            self._px_scale[key] = self._px_scale.get(key, self._px_scale.get("*", 1.0)) * (1 + p["bps"] / 1e4)
 
     def _later(self, delay: float, fn: Callable[[], None]) -> None:
         async def run() -> None:

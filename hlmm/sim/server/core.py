@@ -658,8 +658,11 @@ class ExchangeCore:
         if self.reject_fraction > 0 and self._rng.random() < self.reject_fraction:
             self.count("fault_rejects")
             return {"error": MSG_FAULT_REJECT}
+        self_x = p.tif == Tif.ALO and acct.ex.crosses_own(p.coin, p.is_buy, p.px)
         res = acct.ex.execute([p], now)[0]
         acct.ex.pop_events(math.inf)
+        if self_x and res.status not in ("resting", "filled"):
+            self.count("post_only_self_cross")  # rejected because it crossed the account's own order
         return self._status(acct, res, p.cloid)
 
     def act_order(self, acct: Account, action: dict, now: float, signer: str) -> dict:
@@ -732,8 +735,11 @@ class ExchangeCore:
         if self.reject_fraction > 0 and self._rng.random() < self.reject_fraction:
             self.count("fault_rejects")
             return {"error": MSG_FAULT_REJECT}
+        self_x = p.tif == Tif.ALO and acct.ex.crosses_own(p.coin, p.is_buy, p.px)
         res = acct.ex.execute([ModifyOrder(old.cloid, p)], now)[0]
         acct.ex.pop_events(math.inf)
+        if self_x and res.status not in ("resting", "filled", "success"):
+            self.count("post_only_self_cross")
         return self._status(acct, res, p.cloid)
 
     def act_batch_modify(self, acct: Account, action: dict, now: float, signer: str) -> dict:

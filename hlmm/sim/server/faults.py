@@ -39,6 +39,8 @@ FAULTS: dict[str, dict[str, tuple[type | tuple[type, ...], Any]]] = {
     "rate_limit": {"kind": (str, "address"), "duration_s": ((int, float), 10.0)},  # address | ip
     "pause": {"duration_s": ((int, float), 5.0)},
     "restart": {"down_s": ((int, float), 2.0)},
+    # A gap in the market: every later price of ``coin`` (all coins when unset) is scaled by 1 + bps/1e4.
+    "jump": {"coin": (str, None), "bps": ((int, float), 20.0)},
 }
 _CHOICES = {("drop_ws", "target"): ("all", "hl", "binance"), ("rate_limit", "kind"): ("address", "ip")}
 

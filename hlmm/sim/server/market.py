@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from operator import attrgetter
 
-from hlmm.market.events import MarketEvent, RefQuote, Timer, Trade
-from hlmm.market.instrument import InstrumentRegistry
+from hlmm.market.events import AssetCtx, Bbo, BookLevel, BookSnapshot, MarketEvent, RefQuote, Timer, Trade
+from hlmm.market.instrument import Instrument, InstrumentError, InstrumentRegistry
 
 _LONG_S = 30 * 86_400.0  # synthetic sources are generated lazily: "forever" costs nothing
 
@@ -101,6 +101,35 @@ class MarketClock:
             self.n_events += 1
             return self._wall0 + (ev.ts - self._ts0) / self.speed, ev
         return None
+
+
+def scale_prices(ev: MarketEvent, factor: float, inst: Instrument) -> MarketEvent:
+    """``ev`` with every price scaled by ``factor`` and put back on the exchange's price grid (bids down, asks
+    up, trades to the nearest valid price): the ``jump`` fault, a gap in the market."""
+
+    def side(levels: tuple[BookLevel, ...], is_buy: bool) -> tuple[BookLevel, ...]:
+        out: list[BookLevel] = []
+        for lv in levels:
+            px = inst.round_px(lv.px * factor, is_buy)
+            if out and out[-1].px == px:  # two levels rounded onto one price: merge them
+                out[-1] = replace(out[-1], sz=out[-1].sz + lv.sz, n=out[-1].n + lv.n)
+            else:
+                out.append(replace(lv, px=px))
+        return tuple(out)
+
+    try:
+        if isinstance(ev, BookSnapshot):
+            return replace(ev, bids=side(ev.bids, True), asks=side(ev.asks, False))
+        if isinstance(ev, Bbo):
+            return replace(ev, bid_px=None if ev.bid_px is None else inst.round_bid(ev.bid_px * factor),
+                           ask_px=None if ev.ask_px is None else inst.round_ask(ev.ask_px * factor))
+        if isinstance(ev, Trade):
+            return replace(ev, px=inst.round_px_nearest(ev.px * factor))
+        if isinstance(ev, AssetCtx):
+            return replace(ev, mark_px=ev.mark_px * factor, oracle_px=ev.oracle_px * factor)
+    except InstrumentError:
+        return ev  # a price with no valid neighbour: leave the event as it was
+    return ev
 
 
 def retime(ev: MarketEvent, now: float) -> MarketEvent:
