@@ -30,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fault", action="append", default=[], metavar="KIND@AT[:k=v,...]",
                    help="one fault, e.g. --fault freeze_book@20:duration_s=15 (repeatable)")
     p.add_argument("--usdc", type=float, default=10_000.0, help="starting USDC of every new account")
-    p.add_argument("--state", default=None, help="state file: loaded at start if present, saved at exit/restart")
+    p.add_argument("--state", default=None,
+                   help="state file (+ STATE.journal): loaded at start if present, every change journaled as it "
+                        "happens, so a killed server (kill -9) restarts with its orders")
     p.add_argument("--chain", "--network-sig", dest="chain", default="testnet", choices=("mainnet", "testnet"),
                    help="the network whose signatures are accepted (default testnet: the SDK against a local URL "
                         "and hlmm --network local sign as testnet); the other network's are refused")

@@ -259,3 +259,45 @@ def test_corrupt_state_refuses_to_start(tmp_path):
                        timeout=120)
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
     assert "state" in r.stderr.lower(), r.stderr
+
+
+def test_corrupt_journal_line_before_the_end_refuses_to_start(tmp_path, procs):
+    """Damage inside the journal (not a torn tail) is corruption: refuse to start instead of silently losing the
+    records after it."""
+    state = tmp_path / "exchange.state"
+    s = signer()
+    p = procs(state)
+    place_resting(p, s, 1)
+    p.exchange(s.body({"type": "noop"}))
+    p.kill()
+    journal = state.with_name(state.name + ".journal")
+    lines = journal.read_bytes().split(b"\n")
+    assert len(lines) >= 3, len(lines)
+    seq, crc, body = lines[0].split(b" ", 2)
+    lines[0] = b" ".join([seq, crc, body.replace(b"[", b"{", 1)])
+    journal.write_bytes(b"\n".join(lines))
+    r = subprocess.run([sys.executable, "-m", "hlmm.cli", "exchange", "--port", "0", "--state", str(state),
+                        "--duration", "5"], cwd=tmp_path, env=dict(os.environ), capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "corrupt" in r.stderr.lower(), r.stderr
+
+
+def test_scheduled_cancel_due_while_killed_fires_after_restart(tmp_path, procs):
+    """The dead man's switch is exchange state: set, kill -9, and once its time has passed the restarted server
+    cancels the orders (a real exchange would have cancelled them on time)."""
+    state = tmp_path / "exchange.state"
+    s = signer()
+    p = procs(state)
+    oids = place_resting(p, s, 2)
+    due_ms = int(time.time() * 1000) + 5_500
+    r = p.exchange(s.body({"type": "scheduleCancel", "time": due_ms}))
+    assert r == {"status": "ok", "response": {"type": "default"}}, r
+    p.kill()
+    wait_for(lambda: time.time() * 1000 > due_ms + 200, timeout=30, what="the scheduled cancel time")
+    p = procs(state)
+    wait_for(lambda: not p.info({"type": "openOrders", "user": s.address}), timeout=20,
+             what="the scheduled cancel to fire")
+    for oid in oids:  # the orders are known and were cancelled by the switch (not just forgotten)
+        st = p.info({"type": "orderStatus", "user": s.address, "oid": oid})
+        assert st["status"] == "order" and st["order"]["status"] == "scheduledCancel", st
