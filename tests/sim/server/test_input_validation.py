@@ -181,3 +181,19 @@ async def test_ws_post_bad_price_keeps_the_connection(server):
         oo = await open_orders(sess, server.url, a.address)
         assert [(o["limitPx"], o["sz"]) for o in oo] == [("69990", "0.01")]
     assert server.core.stats.get("internal_errors", 0) == 0
+
+
+async def test_http_modify_with_bad_price_keeps_the_order(server):
+    s = signer()
+    async with aiohttp.ClientSession() as sess:
+        code, r = await post(sess, server.url, "/exchange", s.body(order_action(order(0, True, "69990", "0.01"))))
+        oid = statuses(r)[0]["resting"]["oid"]
+        mods = [{"oid": oid, "order": order(0, True, "abc", "0.01")}, {"oid": oid, "order": order(0, True, "69991",
+                                                                                                  "-0")}]
+        code, r = await post(sess, server.url, "/exchange", s.body({"type": "batchModify", "modifies": mods}))
+        assert code == 200, (code, r)
+        assert r["status"] == "ok", r
+        sts = r["response"]["data"]["statuses"]
+        assert len(sts) == 2 and all(set(st) == {"error"} for st in sts), sts
+        oo = await open_orders(sess, server.url, s.address)
+        assert [(o["oid"], o["limitPx"]) for o in oo] == [(oid, "69990")]
