@@ -12,6 +12,7 @@ import sys
 from hlmm.sim.server.app import ServerError
 from hlmm.sim.server.build import ServerOptions, build_server
 from hlmm.sim.server.faults import FaultError, load_scenario, parse_flag
+from hlmm.sim.server.limits import OPEN_ORDER_BASE, WsLimits
 from hlmm.sim.server.market import MarketSourceError
 from hlmm.sim.synthetic import preset_names
 
@@ -29,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fault", action="append", default=[], metavar="KIND@AT[:k=v,...]",
                    help="one fault, e.g. --fault freeze_book@20:duration_s=15 (repeatable)")
     p.add_argument("--usdc", type=float, default=10_000.0, help="starting USDC of every new account")
-    p.add_argument("--state", default=None, help="state file: loaded at start if present, saved at exit/restart")
+    p.add_argument("--state", default=None,
+                   help="state file (+ STATE.journal): loaded at start if present, every change journaled as it "
+                        "happens, so a killed server (kill -9) restarts with its orders")
     p.add_argument("--chain", "--network-sig", dest="chain", default="testnet", choices=("mainnet", "testnet"),
                    help="the network whose signatures are accepted (default testnet: the SDK against a local URL "
                         "and hlmm --network local sign as testnet); the other network's are refused")
@@ -38,6 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-auto-accounts", action="store_true",
                    help="only --account addresses (and their agents) may trade; others get 'does not exist'")
     p.add_argument("--budget-base", type=int, default=10_000, help="per-address request budget before volume")
+    p.add_argument("--open-order-base", type=int, default=OPEN_ORDER_BASE,
+                   help="open orders per account before the volume bonus (Hyperliquid 1000: +1 per $5M volume, "
+                        "at most 5x; reduce-only refused from this many open)")
+    p.add_argument("--ws-max-connections", type=int, default=WsLimits().max_connections,
+                   help="websocket connections per IP (Hyperliquid 10; more get HTTP 429)")
     p.add_argument("--schedule-cancel-min-volume", type=float, default=0.0,
                    help="refuse scheduleCancel below this traded volume (Hyperliquid: 1000000)")
     p.add_argument("--ip-weight", type=int, default=1200, help="REST weight per IP per minute (HTTP 429 above)")
@@ -61,6 +69,8 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
 def options_from_args(args: argparse.Namespace) -> ServerOptions:
     faults = load_scenario(args.faults) if args.faults else []
     faults += [parse_flag(f) for f in args.fault]
+    if args.open_order_base < 1:
+        raise ValueError(f"--open-order-base must be >= 1, got {args.open_order_base}")
     accounts = {}
     for a in args.account:
         addr, _, usdc = a.partition("=")
@@ -70,7 +80,9 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         seed=args.seed, faults=faults, usdc=args.usdc, state=args.state, chain=args.chain,
         auto_accounts=not args.no_auto_accounts, accounts=accounts,
         agents={k.lower(): v.lower() for k, v in _pairs(args.agent, "--agent").items()},
-        budget_base=args.budget_base, schedule_cancel_min_volume=args.schedule_cancel_min_volume,
+        budget_base=args.budget_base, open_order_base=args.open_order_base,
+        ws_limits=WsLimits(max_connections=args.ws_max_connections),
+        schedule_cancel_min_volume=args.schedule_cancel_min_volume,
         ip_weight_per_min=args.ip_weight,
         binance_map={k.lower(): v for k, v in _pairs(args.binance, "--binance").items()},
     )
