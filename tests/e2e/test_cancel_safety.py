@@ -113,10 +113,10 @@ async def test_kill_inside_rate_limit_window_keeps_cancelling_until_nothing_rest
             "scheduled_cancels_fired": rec["stats"].get("scheduled_cancels_fired", 0)}))
         assert t_kill is not None and t0 + KILL_WINDOW_AT_S <= t_kill < window_end - 2.0, "no kill inside the window"
         assert resting_at_kill > 0, "nothing rested at the kill: the scenario proves nothing"
+        assert held and max(held) == 0, f"still resting {KILL_SETTLE_S:g} s after the window: {max(held, default=None)}"
+        assert fills_after == 0, "a fill after the window settled (an order of ours was still resting)"
         # The kill keeps cancelling while refused (backoff retries), not a single attempt taken for "order gone".
         assert len(refused_in_window) >= 2, f"kill cancels not retried inside the window: {len(refused_in_window)}"
-        assert held and max(held) == 0, f"orders still resting {KILL_SETTLE_S:g} s after the window: {max(held)}"
-        assert fills_after == 0, "a fill after the window settled (an order of ours was still resting)"
         assert not ghosts.ghosts(2.0), f"orders resting that the bot held as gone: {ghosts.ghosts(2.0)}"
         assert rec["stats"].get("scheduled_cancels_fired", 0) == 0, "the dead man's switch fired: proves nothing"
         check_accounting(res, rec)
