@@ -167,3 +167,88 @@ def check_accounting(res: Any, rec: dict[str, Any]) -> dict[str, Any]:
             "filled_orders": statuses.get("filled", 0), "fills": len(rec["fills"]),
             "cancelled": sum(v for k, v in statuses.items() if k.endswith("anceled") or k == "scheduledCancel"),
             "rejected": sum(v for k, v in statuses.items() if "ejected" in k), "resting_end": rec["resting"]}
+
+
+class EngineCapture:
+    """Keeps the ``EngineCore`` that ``run_live`` builds (the class is patched for the test's duration), so a test can
+    read the bot's own order tracker while the bot runs. Only observes: the engine behaves exactly as unpatched."""
+
+    def __init__(self, monkeypatch: Any) -> None:
+        import hlmm.engine.core as core
+
+        self.engines: list[Any] = []
+        cap = self
+
+        class Captured(core.EngineCore):  # type: ignore[misc, valid-type]
+            def __init__(self, *a: Any, **kw: Any) -> None:
+                super().__init__(*a, **kw)
+                cap.engines.append(self)
+
+        monkeypatch.setattr(core, "EngineCore", Captured)
+
+    @property
+    def engine(self) -> Any:
+        return self.engines[-1] if self.engines else None
+
+
+@dataclass
+class GhostWatch:
+    """Compares the server's resting orders with the bot's tracker every ``period_s``: a *ghost* is an order resting
+    on the exchange that the bot does not hold as live (it believes it cancelled/gone, or never knew it). Transients
+    (the exchange cancelled it, the reply is on its way) last a round trip; ``ghosts()`` reports only those that
+    stayed ghosts for at least ``persist_s``."""
+
+    st: ServerThread
+    cap: EngineCapture
+    addr: str
+    period_s: float = 0.2
+    seen: dict[str, tuple[float, float]] = field(default_factory=dict)  # cloid -> (first, last) time seen as ghost
+    rounds: int = 0
+    _task: asyncio.Task | None = None
+
+    def _server_resting(self) -> set[str]:
+        core = self.st.server.core  # type: ignore[union-attr]
+        acct = core.accounts.get(self.addr)
+        if acct is None:
+            return set()
+        return {o.cloid or f"oid:{o.oid}" for c in core.registry.coins() for o in acct.ex.open_orders(c)}
+
+    async def _run(self) -> None:
+        while True:
+            eng = self.cap.engine
+            if eng is not None:
+                with contextlib.suppress(Exception):  # server restarting: skip the round
+                    resting = self.st.sync(self._server_resting, 5)
+                    live = {o.cloid for o in eng.tracker.live()}
+                    now = time.time()
+                    self.rounds += 1
+                    for c in resting - live:
+                        first, _ = self.seen.get(c, (now, now))
+                        self.seen[c] = (first, now)
+            await asyncio.sleep(self.period_s)
+
+    def start(self) -> GhostWatch:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def ghosts(self, persist_s: float) -> dict[str, float]:
+        """Ghosts that lasted at least ``persist_s``: cloid -> seconds seen as a ghost."""
+        return {c: round(b - a, 2) for c, (a, b) in self.seen.items() if b - a >= persist_s}
+
+
+def tune_venue(monkeypatch: Any, **kw: Any) -> None:
+    """Constructor keywords for the ``HyperliquidVenue`` that ``run_live`` builds (patched for the test's duration):
+    time compression, e.g. ``budget_refresh_s`` so a short run sees as many request-budget re-reads as a long one."""
+    import hlmm.venue.hyperliquid.adapter as adapter
+
+    base = adapter.HyperliquidVenue
+
+    class Tuned(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *a: Any, **k: Any) -> None:
+            super().__init__(*a, **{**k, **kw})
+
+    monkeypatch.setattr(adapter, "HyperliquidVenue", Tuned)
