@@ -2,7 +2,8 @@
 
 Reads the key and its config from stdin (see :mod:`hlmm.guardian.watch`), answers ``ready <pid>`` on stdout, then
 watches the trader's heartbeats. On "done" it exits 0 without signing anything. When it fires (pipe EOF, parent
-gone, handover, or silence for ``timeout_s``) it first SIGKILLs a trader that is still alive (frozen or blocked):
+gone, handover, or silence for ``timeout_s``) it first SIGKILLs a trader that is still alive (frozen or blocked;
+never one that handed over: that one is shutting down, has stopped signing and reported its last nonce):
 a trader declared dead must never resume trading without a guardian, and once it is dead no nonce of the
 guardian can collide with one of the trader's (both sign with the same key; the guardian's nonces also start
 above the last one the trader reported, and near the wall clock, so they beat the exchange's 100-highest window
@@ -224,7 +225,8 @@ def main() -> int:
     log("guardian_fire", level="warning", reason=verdict.reason, silent_s=round(verdict.silent_s, 3),
         last_nonce=st.last_nonce, known_orders=len(st.orders))
     say(f"{verdict.reason}: cancelling every order on {', '.join(sorted(cfg.coins))}")
-    _kill_trader(fd, cfg, log, st)
+    if not st.handover:  # a trader that handed over is shutting down and signs nothing more: let it finish
+        _kill_trader(fd, cfg, log, st)
     try:
         rep = asyncio.run(_cancel(cfg, key_hex, st, log))
     except Exception as e:  # never die silently: the line says what is left to do

@@ -4,7 +4,8 @@ Round 1 cancels the oids the trader last reported (no info request needed); ever
 (the account address, per dex) for what is still resting on the traded coins and cancels that by oid. Failures
 (429, timeouts, a refused cancel) back off exponentially (0.2 s doubling to 2 s); a cancel refusal never counts as
 "gone": only an ``openOrders`` answer without any of ours does, twice in a row a short gap apart (an order whose
-placement was in flight when the trader died may land after the first empty answer).
+placement was in flight when the trader died may land after the first empty answer). An answer that is not a list,
+or has rows that cannot be read, never counts as empty. Past the bound no further chunk is sent.
 """
 
 from __future__ import annotations
@@ -88,7 +89,10 @@ async def cancel_everything(
     while True:
         rep.rounds += 1
         failed = False
-        for chunk in _chunks(pending):
+        for i, chunk in enumerate(_chunks(pending)):
+            if i and clock() >= deadline:  # slow requests: stop at the bound, not after the whole round
+                log("guardian_cancel_bound_reached", skipped=len(pending) - i * CHUNK)
+                break
             rep.cancels_sent += len(chunk)
             try:
                 results = await exchange.cancel(chunk)
@@ -102,9 +106,12 @@ async def cancel_everything(
             log("guardian_cancel_sent", n=len(chunk), ok=ok,
                 refused=[r.error for r in results if not r.ok][:5])
         resting: list[tuple[int, int]] | None = []
+        unreadable = False  # rows we could not read may be ours: such an answer never shows "none"
         for dex in dexes:
             try:
                 rows = await info.open_orders(account, dex)
+                if not isinstance(rows, list):
+                    raise TypeError(f"openOrders answered {type(rows).__name__}, not a list")
             except Exception as e:
                 rep.errors += 1
                 failed = True
@@ -113,9 +120,15 @@ async def cancel_everything(
                 break
             mine, bad = ours(rows, coins)
             if bad:
+                unreadable = True
                 log("guardian_bad_open_orders_rows", dex=dex, n=bad)
             resting += mine  # type: ignore[operator]
-        if resting is not None:
+        if resting is not None and unreadable and not resting:
+            rep.errors += 1
+            failed = True
+            empty_streak = 0
+            pending = []
+        elif resting is not None:
             if rep.first_resting is None:
                 rep.first_resting = len(resting)
             rep.last_resting = len(resting)

@@ -185,6 +185,9 @@ class LineBuffer:
             if self._skipping:
                 self._skipping = False  # the tail of an over-long line
                 continue
+            if len(line) > MAX_LINE_BYTES:  # over-long, its newline in the same chunk: dropped all the same
+                self.overlong += 1
+                continue
             out.append(line)
 
 

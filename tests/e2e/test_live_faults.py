@@ -145,11 +145,15 @@ async def test_kill_cancels_all_within_1s_and_survives_restart(tmp_path):
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGSTOP")
 def test_dead_man_cancels_when_bot_goes_silent(tmp_path):
     """``hlmm run`` as a subprocess, frozen with SIGSTOP for longer than the dead-man window: the server's
-    scheduleCancel fires and nothing rests; the bot then resumes and shuts down cleanly."""
+    scheduleCancel fires and nothing rests; the bot then resumes and shuts down cleanly.
+
+    ``hlmm run --mode live`` also starts the out-of-process guardian, which would cancel (and SIGKILL the frozen
+    bot) after ``guardian_timeout_s``: here its timeout is far above the freeze, so only the exchange-side switch
+    can be what cancels, and the test checks that the guardian never fired and the orders went as scheduledCancel."""
     with make_server() as st:
         cfg = tmp_path / "bot.toml"
         cfg.write_text(
-            f'[run]\nnetwork = "local"\nlocal_url = "{st.url}"\ndead_man_s = 6\n'
+            f'[run]\nnetwork = "local"\nlocal_url = "{st.url}"\ndead_man_s = 6\nguardian_timeout_s = 120\n'
             f'[coins.{COIN}.risk]\nmax_position_usd = {MAX_POS_USD}\ndaily_loss_limit_usd = 500\n'
             f'max_drawdown_usd = 300\n[coins.{COIN}.estimators]\nwarmup_timeout_s = 2\n'
             f'[coins.{COIN}.reference]\nbinance_symbol = "off"\n')
@@ -173,15 +177,20 @@ def test_dead_man_cancels_when_bot_goes_silent(tmp_path):
             proc.send_signal(signal.SIGCONT)
             time.sleep(1.0)
             proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
+            rc = proc.wait(30)
         finally:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)  # reap it: no zombie left behind
             mon.stop()
+        assert rc == 0  # resumed and shut down cleanly (a guardian that fired would have SIGKILLed it)
         rec = server_records(st, ADDR)
         assert rec["resting"] == 0
         fired = rec["stats"].get("scheduled_cancels_fired", 0)
         assert fired >= 1
+        assert any(status == "scheduledCancel" for _, _, status in rec["orders"])  # the exchange's switch did it
+        glog = tmp_path / "logs" / "guardian.jsonl"
+        events = [json.loads(line)["event"] for line in glog.read_text().splitlines() if line.strip()]
+        assert "guardian_started" in events and "guardian_fire" not in events
         print(json.dumps({"scenario": "dead_man", "silent_to_no_resting_s": round(zero - t_stop, 2),
                           "scheduled_cancels_fired": fired, "server_orders": len(rec["orders"])}))

@@ -126,6 +126,14 @@ def _row_oids(rows: Any, coin: str) -> set[int]:
     return out
 
 
+def _wire_reason(e: Exception) -> RejectReason:
+    """Reject reason for an order refused locally before sending (bad price, size or cloid)."""
+    msg = str(e)
+    if "cloid" in msg:
+        return RejectReason.UNKNOWN
+    return RejectReason.TICK if "price" in msg else RejectReason.SIZE
+
+
 class VenueError(RuntimeError):
     """The adapter cannot do what was asked (not started, unknown coin, ...)."""
 
@@ -592,7 +600,7 @@ class HyperliquidVenue:
                 wires.append(wire.order_to_wire(self.registry.get(p.coin), p))
                 sent.append(p)
             except (InstrumentError, wire.WireError) as e:
-                self._local_reject(p, RejectReason.TICK if "price" in str(e) else RejectReason.SIZE, str(e))
+                self._local_reject(p, _wire_reason(e), str(e))
         if not sent:
             return
         self.budget.spend(len(sent))
@@ -616,10 +624,11 @@ class HyperliquidVenue:
         items, sent = [], []
         for m in modifies:
             try:
-                items.append((m.cloid, wire.order_to_wire(self.registry.get(m.new.coin), m.new)))
+                items.append((wire.normalize_cloid(m.cloid),
+                              wire.order_to_wire(self.registry.get(m.new.coin), m.new)))
                 sent.append(m)
             except (InstrumentError, wire.WireError) as e:
-                self._local_reject(m.new, RejectReason.TICK if "price" in str(e) else RejectReason.SIZE, str(e))
+                self._local_reject(m.new, _wire_reason(e), str(e))
         if not sent:
             return
         ts = self._clock()
@@ -660,6 +669,17 @@ class HyperliquidVenue:
                 oid_items.append((self.registry.get(c.coin).asset, c.oid))
             n = len(oid_items)
         else:
+            ok = []
+            for c in cancels:
+                try:
+                    wire.normalize_cloid(c.cloid)
+                    ok.append(c)
+                except wire.WireError as e:
+                    # Refused locally, nothing sent: such an order was never placed (a place is refused alike).
+                    self._emit(CancelRejected(self._clock(), c.coin, c.cloid, str(e)))
+            cancels = ok
+            if not cancels:
+                return
             cloid_items = [(self.registry.get(c.coin).asset, c.cloid) for c in cancels]
             n = len(cloid_items)
         self.budget.spend(n)

@@ -156,7 +156,7 @@ class InfoClient:
 
     async def order_status(self, user: str, oid: int | str) -> dict:
         """By oid (int) or cloid (``0x`` + 32 hex)."""
-        ref: int | str = wire.normalize_cloid(oid) if isinstance(oid, str) else oid
+        ref: int | str = wire.normalize_cloid(oid.lower()) if isinstance(oid, str) else oid
         return await self.post({"type": "orderStatus", "user": user, "oid": ref})
 
     async def close(self) -> None:

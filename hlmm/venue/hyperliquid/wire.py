@@ -28,7 +28,7 @@ __all__ = [
     "update_leverage_action",
 ]
 
-_CLOID_RE = re.compile(r"^0x[0-9a-fA-F]{32}$")
+_CLOID_RE = re.compile(r"^0x[0-9a-f]{32}$")
 _ADDR_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _U64 = 1 << 64
 _GROUPINGS = frozenset({"na", "normalTpsl", "positionTpsl"})
@@ -53,10 +53,20 @@ def _bool(x: object, what: str) -> bool:
 
 
 def normalize_cloid(cloid: object) -> str:
-    """``0x`` + 32 hex digits, lowercase (case would change the hash of an identical order)."""
+    """A cloid as it is signed: ``0x`` + 32 lower-case hex digits, returned unchanged.
+
+    The SDK signs a cloid's text as given (``Cloid.to_raw`` keeps its case; msgpack packs the string), so
+    ``0xAB..`` and ``0xab..`` hash differently. Lower-casing here would sign bytes the SDK would not, and keeping
+    the case would sign an order the exchange (which reads the cloid as 16 bytes) may hash differently. So any
+    other case is refused: every cloid we create is lower-case, and the ones the exchange reports are lower-cased
+    on the way in (``validate.cloid``).
+    """
     if not isinstance(cloid, str) or not _CLOID_RE.match(cloid):
-        raise WireError(f"cloid must be '0x' followed by 32 hex digits, got {cloid!r}")
-    return cloid.lower()
+        if isinstance(cloid, str) and _CLOID_RE.match(cloid.lower()):
+            raise WireError(f"cloid must be lower-case hex (the SDK signs its case as given), got {cloid!r}: "
+                            "use cloid.lower()")
+        raise WireError(f"cloid must be '0x' followed by 32 lower-case hex digits, got {cloid!r}")
+    return cloid
 
 
 def new_cloid() -> str:

@@ -56,7 +56,9 @@ def test_order_wire_and_action_match_sdk(pairs: list[tuple[Instrument, PlaceOrde
 
 
 def test_order_wire_examples() -> None:
-    o = PlaceOrder("BTC", "0x0000000000000000000000000000000A", True, 64000.0, 0.001)
+    o = PlaceOrder("BTC", "0x0000000000000000000000000000000a", True, 64000.0, 0.001)
+    with pytest.raises(WireError, match="lower-case"):  # the SDK would sign the upper case: refused (issue 9)
+        wire.order_to_wire(BTC, PlaceOrder("BTC", "0x0000000000000000000000000000000A", True, 64000.0, 0.001))
     assert wire.order_to_wire(BTC, o) == {
         "a": 0, "b": True, "p": "64000", "s": "0.001", "r": False, "t": {"limit": {"tif": "Alo"}},
         "c": "0x0000000000000000000000000000000a",
@@ -115,13 +117,13 @@ def test_action_builders() -> None:
     assert wire.cancel_action([(0, 5), (110001, 7)]) == {
         "type": "cancel", "cancels": [{"a": 0, "o": 5}, {"a": 110001, "o": 7}]
     }  # fmt: skip
-    c = "0x" + "AB" * 16
+    c = "0x" + "ab" * 16
     assert wire.cancel_by_cloid_action([(3, c)]) == {
-        "type": "cancelByCloid", "cancels": [{"asset": 3, "cloid": c.lower()}]
+        "type": "cancelByCloid", "cancels": [{"asset": 3, "cloid": c}]
     }  # fmt: skip
     w = wire.order_to_wire(BTC, PlaceOrder("BTC", c, False, 64010.0, 0.002))
     assert wire.batch_modify_action([(99, w), (c, w)]) == {
-        "type": "batchModify", "modifies": [{"oid": 99, "order": w}, {"oid": c.lower(), "order": w}]
+        "type": "batchModify", "modifies": [{"oid": 99, "order": w}, {"oid": c, "order": w}]
     }  # fmt: skip
     assert wire.schedule_cancel_action(None) == {"type": "scheduleCancel"}
     assert wire.schedule_cancel_action(1_700_000_005_000) == {"type": "scheduleCancel", "time": 1_700_000_005_000}
@@ -163,4 +165,6 @@ def test_cloids() -> None:
     assert wire.new_cloid() != c
     for n in (0, 1, 255, 2**128 - 1):
         assert wire.cloid_from_int(n) == Cloid.from_int(n).to_raw()
-    assert wire.normalize_cloid("0x" + "F" * 32) == "0x" + "f" * 32
+    assert wire.normalize_cloid("0x" + "f" * 32) == "0x" + "f" * 32
+    with pytest.raises(WireError, match="lower-case"):  # never silently re-cased: the SDK signs the case as given
+        wire.normalize_cloid("0x" + "F" * 32)
