@@ -23,6 +23,11 @@ from hlmm.market.parse import MARKET_CHANNELS, ParseError, parse_ws_message
 FORMAT_NAME = "hlmm-raw-ws"
 FORMAT_VERSION = 1
 DEFAULT_HISTORY_S = 2.0
+# Written by ``hlmm record --raw`` at every (re)connection of the Hyperliquid feed: the reader then cuts
+# subscription history exactly as the recorder did (trades older than the connection minus ``history_s``).
+# Captures without it (other tools, the shared samples) fall back to the first-book rule.
+CONNECTED_MARKER = '{"channel":"hlmmConnected","data":{}}'
+
 """Trades older than the first book by more than this are subscription history, not live flow."""
 DEFAULT_MAX_TIDS = 200_000
 _MAX_PENDING = 10_000
@@ -232,8 +237,11 @@ def read_raw_ws(
     last_time: dict[tuple[str, str], float] = {}
     pending: list[Trade] = []  # trades of coins with no book yet: judged once their first book arrives
     first_local: float | None = None
+    connected: float | None = None  # local time of the latest CONNECTED_MARKER
 
     def live(t: Trade, ref: float) -> bool:
+        if connected is not None:
+            ref = connected
         if t.ts_exchange < ref - history_s:
             st.history_trades += 1
             return False
@@ -264,6 +272,14 @@ def read_raw_ws(
             except orjson.JSONDecodeError as e:
                 raise RawWsFormatError(f"{path}:{lineno}: invalid JSON: {e}") from None
             channel = msg.get("channel")
+            if channel == "hlmmConnected":
+                connected = ts
+                for t in pending:  # trades held for a first book: the connection decides now
+                    if live(t, ts):
+                        st.events += 1
+                        yield t
+                pending = []
+                continue
             if channel not in MARKET_CHANNELS:
                 st.skipped_lines += 1
                 continue
@@ -281,6 +297,11 @@ def read_raw_ws(
                         st.dup_trades += 1
                         continue
                     ref = first_book.get(ev.coin)
+                    if connected is not None:
+                        if live(ev, connected):
+                            st.events += 1
+                            yield ev
+                        continue
                     if ref is None:
                         if len(pending) >= _MAX_PENDING:
                             raise RawWsFormatError(f"{path}:{lineno}: {_MAX_PENDING} trades before any book")

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from hlmm.data.parquet import Gap, SpoolFile, event_row, file_name, partition_dir, ref_row
-from hlmm.data.raw_ws import BoundedSet, RawWsWriter
+from hlmm.data.raw_ws import CONNECTED_MARKER, BoundedSet, RawWsWriter
 from hlmm.market.events import RefQuote, Trade
 from hlmm.market.parse import MARKET_CHANNELS, ParseError, parse_ws_message
 from hlmm.venue.binance import parse_book_ticker as binance_book_ticker
@@ -178,25 +178,31 @@ class Recorder:
         """One Hyperliquid WS message (raw text/bytes as received, or already decoded). Returns rows buffered."""
         ts = self._clock(ts_ns)
         self.stats.messages += 1
-        if self.raw:
-            self._raw_write(HL, ts_ns, message)
+        msg: Any = None
+        bad_json = False
         if isinstance(message, (bytes, str)):
-            if message.lstrip()[:1] not in (b"{", "{"):
-                self.stats.ignored += 1  # "Websocket connection established."
-                return 0
-            try:
-                msg = orjson.loads(message)
-            except orjson.JSONDecodeError:
-                self.stats.parse_errors += 1
-                return 0
+            if message.lstrip()[:1] in (b"{", "{"):
+                try:
+                    msg = orjson.loads(message)
+                except orjson.JSONDecodeError:
+                    bad_json = True
         else:
             msg = message
         channel = msg.get("channel") if isinstance(msg, dict) else None
+        if channel in MARKET_CHANNELS and HL not in self._connected_at:
+            self._mark_connected(HL, ts_ns, ts)  # no on_status before the data: its first message starts it
+        if self.raw:
+            self._raw_write(HL, ts_ns, message)
+        if msg is None:
+            if bad_json:
+                self.stats.parse_errors += 1
+            else:
+                self.stats.ignored += 1  # "Websocket connection established."
+            return 0
         if channel not in MARKET_CHANNELS:
             # subscriptionResponse/pong, and user channels when the client is shared: not market data.
             self.stats.ignored += 1
             return 0
-        self._connected_at.setdefault(HL, ts)
         try:
             events = parse_ws_message(msg, ts)
         except ParseError:
@@ -283,10 +289,18 @@ class Recorder:
         if not connected:
             self._down_since.setdefault(source, (ts, detail or "disconnect"))
             return
-        self._connected_at[source] = ts
+        self._mark_connected(source, ts_ns, ts)
         down = self._down_since.pop(source, None)
         if down is not None:
             self._close_outage(source, down, ts)
+
+    def _mark_connected(self, source: str, ts_ns: int, ts: float) -> None:
+        """A (re)connection: trades older than this minus ``history_s`` are the subscription's history. The raw
+        capture gets a marker line at the same ns, so its reader applies the very same cut (raw and Parquet
+        copies of one recording replay identically)."""
+        self._connected_at[source] = ts
+        if self.raw and source == HL:
+            self._raw_write(HL, ts_ns, CONNECTED_MARKER)
 
     def _close_outage(self, source: str, down: tuple[float, str], ts: float) -> None:
         start, why = down

@@ -214,3 +214,35 @@ def test_bad_inputs(tmp_path: Path) -> None:
     rec.close()
     with pytest.raises(RecorderError, match="closed"):
         rec.on_hl_message(1, b"{}")
+
+
+def test_raw_and_parquet_copies_cut_subscription_history_identically(tmp_path: Path) -> None:
+    """A trade just inside the recorder's history window, and one printed during an outage but older than the
+    reconnection minus history_s: the raw capture's reader (connection markers) keeps and drops exactly what the
+    recorder kept and dropped, so both copies replay to the same events (before: they differed by such trades)."""
+    rec = Recorder(tmp_path, ["BTC"], raw=True, history_s=2.0)
+    book = {"coin": "BTC", "levels": [[{"px": "99999", "sz": "1", "n": 1}], [{"px": "100001", "sz": "1", "n": 1}]]}
+
+    def trade(tx: float, tid: int) -> bytes:
+        return orjson.dumps({"channel": "trades", "data": [
+            {"coin": "BTC", "side": "B", "px": "100000", "sz": "0.1", "time": round(tx * 1000), "tid": tid,
+             "hash": "0x0", "users": ["0x1", "0x2"]}]})
+
+    def l2(tx: float) -> bytes:
+        return orjson.dumps({"channel": "l2Book", "data": {**book, "time": round(tx * 1000)}})
+
+    rec.on_status(ns(T0), HL, True)
+    rec.on_hl_message(ns(T0 + 0.1), trade(T0 - 1.5, 1))  # history window of the connection: kept
+    rec.on_hl_message(ns(T0 + 0.2), trade(T0 - 3.0, 2))  # older: history, dropped
+    rec.on_hl_message(ns(T0 + 1.0), l2(T0 + 1.0))  # first book 1 s after the connection
+    rec.on_hl_message(ns(T0 + 2.0), l2(T0 + 2.0))
+    rec.on_status(ns(T0 + 3.0), HL, False)
+    rec.on_status(ns(T0 + 10.0), HL, True)  # reconnect 7 s later
+    rec.on_hl_message(ns(T0 + 10.1), trade(T0 + 9.0, 3))  # during the outage, inside the window: kept
+    rec.on_hl_message(ns(T0 + 10.2), trade(T0 + 5.0, 4))  # during the outage, older than the window: dropped
+    rec.on_hl_message(ns(T0 + 10.5), l2(T0 + 10.5))
+    rec.close()
+    parquet = [e for e in open_source(tmp_path, "BTC") if not isinstance(e, RefQuote)]
+    raw = list(open_source(tmp_path / "raw", "BTC"))
+    assert [e.tid for e in parquet if isinstance(e, Trade)] == [1, 3]
+    assert raw == parquet
