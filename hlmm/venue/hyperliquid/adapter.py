@@ -79,9 +79,11 @@ DEGRADED_WINDOW_S = 60.0  # health reads "degraded" this long after a bad messag
 TASK_BACKOFF = Backoff(base_s=0.5, max_s=10.0)  # restart delays of the supervised background tasks
 RESYNC_BACKOFF = Backoff(base_s=0.25, max_s=5.0)  # retries of a failed resync (REST error or bad reply)
 # Finished orders (cancelled, rejected, filled) kept so late user-stream updates and fills of recently finished
-# orders still de-duplicate and map oid -> cloid; older ones are forgotten (the tracker keeps its own, larger,
-# bounded history and counts anything later as a late/unknown event). Tables stay O(live + 2 * this).
-KEEP_FINISHED = 2_000
+# orders still de-duplicate and map oid -> cloid; older ones are forgotten (the tracker keeps its own bounded
+# history and counts anything later as a late/unknown event; a fill is de-duplicated by (tid, oid), not by this
+# table). Late updates arrive within seconds: 500 orders are minutes of history even at the fastest requoting,
+# and the tables (O(live + 2 * this)) reach their steady size within minutes, so the memory is flat after that.
+KEEP_FINISHED = 500
 
 # orderUpdates status -> OrderCancelled.reason (anything else ending in "Canceled" keeps its own name)
 _CANCEL_REASONS = {
