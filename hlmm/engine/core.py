@@ -28,10 +28,11 @@ from typing import Any, Literal
 
 from hlmm.config import CoinConfig
 from hlmm.engine.portfolio import Portfolio
+from hlmm.engine.recent import LIVE_FILL_KEYS
 from hlmm.engine.reconcile import ReconcilePlan, reconcile
-from hlmm.engine.recorder import EngineRecorder
+from hlmm.engine.recorder import LIVE_SERIES_MAX, EngineRecorder
 from hlmm.engine.requote import RequotePolicy
-from hlmm.engine.tracker import OrderTracker, TrackedOrder, TrackerError
+from hlmm.engine.tracker import LIVE_KEEP_TERMINAL, OrderTracker, TrackedOrder, TrackerError
 from hlmm.estimators.bundle import Estimators
 from hlmm.estimators.state import EstimatorState
 from hlmm.market.events import AssetCtx, Bbo, BookSnapshot, MarketEvent, RefQuote, Timer, Trade
@@ -204,6 +205,16 @@ class EngineCore:
         return self.portfolio.position
 
     # ---- warm start -------------------------------------------------------------------------------------
+    def use_live_bounds(self) -> None:
+        """Bound the engine's memory for a days-long live/paper session (issue 9 item 10): the recorder's series
+        become rings of :data:`LIVE_SERIES_MAX` points, the tracker keeps :data:`LIVE_KEEP_TERMINAL` finished
+        orders, and the tracker's and portfolio's fill de-duplication keep the :data:`LIVE_FILL_KEYS` most recent
+        (tid, oid) keys (why that is safe: :mod:`hlmm.engine.recent`). Backtests keep everything."""
+        self.recorder.max_points = LIVE_SERIES_MAX
+        self.recorder.trim()
+        self.tracker.set_bounds(LIVE_KEEP_TERMINAL, LIVE_FILL_KEYS)
+        self.portfolio.set_fill_key_window(LIVE_FILL_KEYS)
+
     def warm_start(
         self,
         mids: list[tuple[float, float]] | None = None,

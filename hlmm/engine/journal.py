@@ -124,7 +124,11 @@ class DailyFillJournal:
     """The live fill journal: one :class:`FillJournal` file per UTC day of the fill's ``ts``
     (``<dir>/fills_<tag>_<YYYY-MM-DD>.jsonl``), so a restart reads one day, not the account's whole history.
     ``seen`` answers for every fill loaded or appended in this process; ``same`` says whether a known key carries
-    the same trade (a reset local exchange reuses tids: such a fill is new, not a duplicate)."""
+    the same trade (a reset local exchange reuses tids: such a fill is new, not a duplicate).
+
+    Memory: only the newest UTC day seen and the day before it are held (a replay just after midnight still finds
+    yesterday's fills); older days are closed and forgotten. A fill of a forgotten day that turns up again is
+    looked up in its day's file when it is appended (``append`` reloads that day, so it is still refused)."""
 
     def __init__(self, directory: Path | str, tag: str, fsync: bool = True) -> None:
         self.dir = Path(directory)
@@ -142,7 +146,30 @@ class DailyFillJournal:
             j = self._days[day] = FillJournal(self.path_for(day), fsync=self.fsync)
             for f in j.load():
                 self._fills.setdefault((f.tid, f.oid), f)
+            self._forget_old(keep=day)
         return j
+
+    def _forget_old(self, keep: str) -> None:
+        """Close and forget every day older than the day before the newest one held (never ``keep``)."""
+        from datetime import date, timedelta
+
+        newest = max(self._days)
+        try:
+            cutoff = (date.fromisoformat(newest) - timedelta(days=1)).isoformat()
+        except ValueError:
+            return
+        for d in [d for d in self._days if d < cutoff and d != keep]:
+            j = self._days.pop(d)
+            j.close()
+            for k in j.keys:
+                g = self._fills.get(k)
+                # the same key may be held for a newer day too (a reset local exchange reusing tids): keep that
+                if g is not None and not any(k in o.keys for o in self._days.values()):
+                    del self._fills[k]
+
+    def days_held(self) -> list[str]:
+        """The UTC days whose fills are held in memory (diagnostics, tests)."""
+        return sorted(self._days)
 
     def load_day(self, day: str) -> list[Fill]:
         """The fills journaled for ``day`` (file order; JournalError when the file is corrupt)."""

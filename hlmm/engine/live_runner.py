@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hlmm.config import Config
-from hlmm.engine.recorder import LIVE_SERIES_MAX
 from hlmm.engine.runner import MetricsHook, RunnerError, kill_reason, start_metrics
 from hlmm.engine.session import Item, NullLog, run_session
 from hlmm.engine.summary import LIVE_STATS_MAX, RunStats, SummaryError, build_summary
@@ -229,7 +228,7 @@ async def run_live(
         # engine: counted per channel, the first of each logged (the summary's venue_stats carries the counts).
         bad_market = BadInputCounter(logger, "market", clock)
         stats = RunStats(coin, start_ts, max_points=LIVE_STATS_MAX)  # days-long sessions: bounded series
-        engine.recorder.max_points = LIVE_SERIES_MAX
+        engine.use_live_bounds()  # recorder series, finished orders, fill keys
 
         def on_ws(ts: float, channel: str, data: Any) -> None:
             if channel in MARKET_CHANNELS:
@@ -454,9 +453,14 @@ def _fill_gate(journal: Any, put: Callable[[Any], None], log: Any) -> Callable[[
                             detail="same (tid, oid), another trade: passed on")
             elif is_valid_fill(ev):
                 try:
-                    journal.append(ev)
+                    fresh = journal.append(ev)
                 except OSError as e:
                     log.error("journal_write_failed", error=str(e), tid=ev.tid, oid=ev.oid)
+                else:
+                    if not fresh and journal.same(ev):
+                        # journaled on a day no longer held in memory (append re-read that day's file)
+                        log.info("duplicate_fill_dropped", coin=ev.coin, tid=ev.tid, oid=ev.oid)
+                        return
         put(ev)
 
     return sink

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from hlmm.engine.recent import RecentKeys
 from hlmm.venue.base import Fill, Funding
 
 # Position sums of lot-sized floats can leave dust such as 1e-17: treat as flat.
@@ -21,11 +22,14 @@ class PortfolioError(ValueError):
 
 
 class Portfolio:
-    """Position/PnL accounting; fills deduplicated by (tid, oid)."""
+    """Position/PnL accounting; fills deduplicated by (tid, oid).
+
+    ``max_fill_keys`` (live: :data:`hlmm.engine.recent.LIVE_FILL_KEYS`) bounds the de-duplication to the most
+    recent keys; None (default, backtests) keeps every key."""
 
     __slots__ = ("_keys", "avg_entry", "cash", "fees", "funding", "n_fills", "position", "realized", "volume_usd")
 
-    def __init__(self) -> None:
+    def __init__(self, max_fill_keys: int | None = None) -> None:
         self.position = 0.0
         self.avg_entry = 0.0
         self.cash = 0.0
@@ -34,14 +38,18 @@ class Portfolio:
         self.funding = 0.0
         self.n_fills = 0
         self.volume_usd = 0.0
-        self._keys: set[tuple[int, int]] = set()
+        self._keys = RecentKeys(max_fill_keys)
+
+    def set_fill_key_window(self, max_fill_keys: int | None) -> None:
+        """Bound (or unbound) the de-duplication window; keys already held stay until newer ones push them out."""
+        self._keys.resize(max_fill_keys)
 
     def has_fill(self, tid: int, oid: int) -> bool:
         return (tid, oid) in self._keys
 
     def fill_keys(self) -> frozenset[tuple[int, int]]:
-        """Every (tid, oid) applied so far."""
-        return frozenset(self._keys)
+        """Every (tid, oid) applied so far (the most recent ones only, when the window is bounded)."""
+        return frozenset(self._keys)  # type: ignore[arg-type]
 
     def on_fill(self, f: Fill) -> bool:
         """Apply a fill; False (and no change) if (tid, oid) was seen before."""

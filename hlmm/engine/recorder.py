@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-LIVE_SERIES_MAX = 20_000  # points kept per series in live/paper (~5.5 h of 1 s samples)
+# Points kept per series in live/paper: the most recent ones (~33 min of 1 s samples, minutes of quote cycles).
+# Nothing in a live session reads these series (the summary comes from RunStats); they are a recent window for
+# diagnostics, kept small so the ring is full within minutes and the memory flat after that.
+LIVE_SERIES_MAX = 2_000
 
 
 @dataclass(slots=True)

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from hlmm.config import Config
-from hlmm.engine.recorder import LIVE_SERIES_MAX
 from hlmm.engine.runner import (
     MarketSource,
     RunnerError,
@@ -103,7 +102,7 @@ async def run_paper(
     exchange = SimExchange(source.registry, latency or LatencyModel(seed=seed), queue=queue, seed=seed)
     venue = SimVenue(exchange, clock=clock)
     stats = RunStats(coin, start_ts, max_points=LIVE_STATS_MAX)  # days-long sessions: bounded series
-    engine.recorder.max_points = LIVE_SERIES_MAX
+    engine.use_live_bounds()  # recorder series, finished orders, fill keys
     max_pos_usd = cfg.coin(coin).risk.max_position_usd
     stop = stop or asyncio.Event()
     q: asyncio.Queue[Item] = asyncio.Queue()

@@ -34,7 +34,9 @@ BALANCE_TOLERANCE_USD = 0.005  # "to the cent"
 # Live/paper: at most this many mid points (thinned evenly over the whole run) and this many recent fills and
 # funding events are kept; the ledger, counts and extremes are running values, so the summary stays exact for
 # PnL/position/volumes and approximate (thinned mids, recent fills) only for drawdown, Sharpe and markouts.
-LIVE_STATS_MAX = 20_000
+# 4000 mids thinned over a day are one per ~22 s (Sharpe is taken over 60 s intervals); the bound is reached within
+# minutes (mids change many times a second), so the memory is flat after that (~0.5 MB for the mids).
+LIVE_STATS_MAX = 4_000
 
 
 class SummaryError(ValueError):

@@ -26,6 +26,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from hlmm.engine.recent import RecentKeys
 from hlmm.venue.base import (
     CancelFailed,
     CancelRejected,
@@ -40,6 +41,12 @@ from hlmm.venue.base import (
 )
 
 _EPS = 1e-12
+# Terminal orders a live session keeps (backtests keep 20000). Late events about a finished order (a fill racing
+# its cancel, an ack after the final fill, a snapshot that still lists it) arrive within seconds; 500 orders are
+# minutes of history even at the fastest requoting. An event about an order forgotten beyond that is counted as
+# unknown and changes no exposure (a terminal order has none); a fill is still applied to the position by the
+# portfolio, which de-duplicates on its own.
+LIVE_KEEP_TERMINAL = 500
 
 
 class TrackerError(ValueError):
@@ -141,13 +148,15 @@ class TrackedOrder:
 class OrderTracker:
     """Keyed by cloid; records intent before sending; every order accounted for.
 
-    Terminal orders are kept (bounded, oldest evicted) so late events still find them."""
+    Terminal orders are kept (bounded, oldest evicted) so late events still find them. ``max_fill_keys`` bounds
+    the fill de-duplication to the most recent (tid, oid) keys (live: :data:`hlmm.engine.recent.LIVE_FILL_KEYS`,
+    why that is safe is explained there); None keeps every key."""
 
-    def __init__(self, keep_terminal: int = 20_000) -> None:
+    def __init__(self, keep_terminal: int = 20_000, max_fill_keys: int | None = None) -> None:
         self._live: dict[str, TrackedOrder] = {}
         self._done: OrderedDict[str, TrackedOrder] = OrderedDict()
         self._keep_terminal = keep_terminal
-        self._fill_keys: set[tuple[int, int]] = set()
+        self._fill_keys = RecentKeys(max_fill_keys)
         self.counts: dict[str, int] = {
             "placed": 0,
             "accepted": 0,
@@ -166,6 +175,19 @@ class OrderTracker:
             "unknown_events": 0,
             "revived": 0,
         }
+
+    def set_bounds(self, keep_terminal: int, max_fill_keys: int | None) -> None:
+        """Change the memory bounds (live sessions call this once the engine is built); evicts at once."""
+        if keep_terminal < 0:
+            raise TrackerError(f"keep_terminal must be >= 0, got {keep_terminal}")
+        self._keep_terminal = keep_terminal
+        self._fill_keys.resize(max_fill_keys)
+        self._evict()
+
+    @property
+    def n_terminal(self) -> int:
+        """Terminal orders currently kept."""
+        return len(self._done)
 
     # ---- lookups --------------------------------------------------------
     def get(self, cloid: str) -> TrackedOrder | None:
@@ -187,8 +209,9 @@ class OrderTracker:
         return out if coin is None else [o for o in out if o.coin == coin]
 
     def fill_keys(self) -> frozenset[tuple[int, int]]:
-        """The (tid, oid) keys of every fill applied (duplicates are counted, not applied)."""
-        return frozenset(self._fill_keys)
+        """The (tid, oid) keys of every fill applied (duplicates are counted, not applied); the most recent ones
+        only when the window is bounded."""
+        return frozenset(self._fill_keys)  # type: ignore[arg-type]
 
     def exposure(self, is_buy: bool) -> float:
         """Sum of size that could still fill on a side (pending new/cancel/modify included)."""
@@ -478,6 +501,9 @@ class OrderTracker:
         self._live.pop(o.cloid, None)
         self._done[o.cloid] = o
         self._done.move_to_end(o.cloid)
+        self._evict()
+
+    def _evict(self) -> None:
         while len(self._done) > self._keep_terminal:
             self._done.popitem(last=False)
 

@@ -70,14 +70,20 @@ SCHEDULE_CANCEL_MIN_S = 5.0  # the exchange refuses a scheduleCancel time less t
 DEAD_MAN_MARGIN_S = 1.5  # request latency + clock skew: a 5 s dead man's switch is sent as now + 6.5 s
 CANCEL_CHECK_S = 1.0  # openOrders check period while a cancel has no verdict (refused, rate-limited)
 USER_CHANNELS = frozenset({"orderUpdates", "userFills", "user"})
-_SEEN_FILLS_MAX = 200_000
+# Fill keys remembered for de-duplication (FIFO). Within a process a fill comes back only in a venue replay (the
+# userFills WS snapshot after a reconnect, a REST userFills resync), which carries at most the account's 2000 most
+# recent fills: any replayed fill is among the last 2000 keys seen, so 20000 is ten times the margin (the engine's
+# own windows, hlmm.engine.recent.LIVE_FILL_KEYS, and the durable fill journal across restarts sit behind this).
+_SEEN_FILLS_MAX = 20_000
 DEGRADED_WINDOW_S = 60.0  # health reads "degraded" this long after a bad message or a task failure
 TASK_BACKOFF = Backoff(base_s=0.5, max_s=10.0)  # restart delays of the supervised background tasks
 RESYNC_BACKOFF = Backoff(base_s=0.25, max_s=5.0)  # retries of a failed resync (REST error or bad reply)
 # Finished orders (cancelled, rejected, filled) kept so late user-stream updates and fills of recently finished
-# orders still de-duplicate and map oid -> cloid; older ones are forgotten (the tracker keeps its own, larger,
-# bounded history and counts anything later as a late/unknown event). Tables stay O(live + 2 * this).
-KEEP_FINISHED = 2_000
+# orders still de-duplicate and map oid -> cloid; older ones are forgotten (the tracker keeps its own bounded
+# history and counts anything later as a late/unknown event; a fill is de-duplicated by (tid, oid), not by this
+# table). Late updates arrive within seconds: 500 orders are minutes of history even at the fastest requoting,
+# and the tables (O(live + 2 * this)) reach their steady size within minutes, so the memory is flat after that.
+KEEP_FINISHED = 500
 
 # orderUpdates status -> OrderCancelled.reason (anything else ending in "Canceled" keeps its own name)
 _CANCEL_REASONS = {

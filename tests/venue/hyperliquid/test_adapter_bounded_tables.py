@@ -130,3 +130,23 @@ def test_late_updates_of_recently_finished_orders_still_dedup_and_map() -> None:
         assert len(fills) == 1 and fills[0].cloid == cloid
 
     asyncio.run(go())
+
+
+def test_seen_fills_window_bounded_and_a_replay_is_not_passed_on() -> None:
+    """The adapter remembers the most recent fill keys only; the venue replays at most its 2000 most recent fills
+    (userFills snapshot after a reconnect, REST resync), and such a replay is entirely de-duplicated."""
+    from hlmm.venue.hyperliquid import adapter
+
+    v, events = _venue()
+
+    def msg(tids: range) -> dict:
+        return {"fills": [{"coin": "BTC", "px": "100000", "sz": "0.001", "side": "B", "tid": t, "oid": 5,
+                           "fee": "0", "crossed": False, "cloid": cloid_from_int(1)} for t in tids]}
+
+    n = adapter._SEEN_FILLS_MAX + 5_000
+    v.on_ws_message(1.0, "userFills", msg(range(n)))
+    assert sum(isinstance(e, Fill) for e in events) == n
+    assert v.table_sizes()["seen_fills"] == adapter._SEEN_FILLS_MAX
+    events.clear()
+    v.on_ws_message(2.0, "userFills", {"isSnapshot": True, **msg(range(n - 2_000, n))})
+    assert not [e for e in events if isinstance(e, Fill)]
