@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 BUILTIN_KINDS = ("glft", "avellaneda", "grid")
-_CLASS_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_CLASS_RE = re.compile(r"^([A-Za-z_][\w.]*|[^:]+\.py):[A-Za-z_]\w*$")  # package.module:Class or path/file.py:Class
 _log = logging.getLogger("hlmm.config")
 
 
@@ -25,7 +25,7 @@ class GridParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    offsets_bps: tuple[float, ...] = Field((10.0, 20.0, 30.0), min_length=1, max_length=50,
+    offsets_bps: tuple[float, ...] = Field((2.0, 5.0, 10.0), min_length=1, max_length=50,
                                            description="distance of each level from the mid, bps")
     size_usd: float = Field(15.0, gt=0, description="size of each order in USD")
 
@@ -54,7 +54,7 @@ class AvellanedaParams(BaseModel):
 class StrategyParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: str = Field("glft", description="glft | avellaneda | grid | package.module:Class")
+    kind: str = Field("glft", description="glft | avellaneda | grid | package.module:Class | path/file.py:Class")
     levels: int = Field(5, ge=1, le=50, description="ladder levels per side")
     gamma: float = Field(0.1, gt=0, description="GLFT risk aversion (per unit of inventory in max-position units)")
     level_spacing_bps: float = Field(5.0, gt=0, description="distance between ladder levels, bps of fair price")
@@ -97,7 +97,8 @@ class StrategyParams(BaseModel):
     def _kind(cls, v: str) -> str:
         v = v.strip()
         if v not in BUILTIN_KINDS and not _CLASS_RE.match(v):
-            raise ValueError(f"must be one of {', '.join(BUILTIN_KINDS)} or 'package.module:Class', got {v!r}")
+            raise ValueError(f"must be one of {', '.join(BUILTIN_KINDS)}, 'package.module:Class' or "
+                             f"'path/file.py:Class', got {v!r}")
         return v
 
     @property

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import math
+import sys
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -100,9 +103,22 @@ def resolve_class(kind: str) -> type:
     """The strategy class for ``kind`` (a built-in name or ``package.module:Class``, imported here)."""
     if kind in BUILTIN:
         return BUILTIN[kind]
-    mod_name, _, cls_name = kind.partition(":")
+    mod_name, _, cls_name = kind.rpartition(":")
     try:
-        mod = importlib.import_module(mod_name)
+        if mod_name.endswith(".py"):  # a file path (relative to the working directory)
+            path = Path(mod_name)
+            if not path.is_file():
+                raise FileNotFoundError(f"no file {path}")
+            spec = importlib.util.spec_from_file_location(f"hlmm_user_strategy_{path.stem}", path)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot load {path}")
+            mod = sys.modules.get(spec.name)
+            if mod is None or getattr(mod, "__file__", None) != str(path):
+                mod = importlib.util.module_from_spec(spec)
+                sys.modules[spec.name] = mod
+                spec.loader.exec_module(mod)
+        else:
+            mod = importlib.import_module(mod_name)
     except Exception as e:  # ImportError, or the module raised while importing
         raise StrategyConfigError(f"strategy.kind = {kind!r}: cannot import module {mod_name!r}: "
                                   f"{type(e).__name__}: {e}") from None
