@@ -453,7 +453,7 @@ def _final_check(inst: Instrument, quotes: list[Quote], dropped: list[str], memo
         elif not _valid_sz(inst, q.sz, m):
             err = "Order has invalid size."
         elif not inst.meets_min_value(q.px, q.sz):
-            err = "Order must have minimum value of $10."
+            err = f"Order must have minimum value of ${inst.min_order_value:g}."
         if err is not None:  # never expected: the steps above construct valid quotes; kept as the last net
             dropped.append(f"{'bid' if q.is_buy else 'ask'} L{q.level} @{q.px} x {q.sz}: {err}")
             continue
