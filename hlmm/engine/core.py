@@ -39,7 +39,7 @@ from hlmm.estimators.state import EstimatorState
 from hlmm.market.events import AssetCtx, Bbo, BookSnapshot, MarketEvent, RefQuote, Timer, Trade
 from hlmm.market.instrument import Instrument, InstrumentError
 from hlmm.market.state import MarketState
-from hlmm.risk.guard import OrderGuard
+from hlmm.risk.guard import OrderGuard, min_order_note
 from hlmm.risk.kill_switch import KillState, KillSwitch, RiskAction, RiskDecision
 from hlmm.strategy.base import QuoteContext
 from hlmm.strategy.strategies import make_strategy
@@ -132,6 +132,10 @@ class EngineCore:
         self.strategy = strategy if strategy is not None else make_strategy(cfg.strategy, inst)
         self.guard = OrderGuard(inst, cfg.strategy.max_order_fraction, cfg.risk.allow_min_order_over_cap)
         self.last_raw_ladder: DesiredLadder | None = None  # the strategy's ladder before the guard
+        note = min_order_note(inst, cfg.risk.max_position_usd, cfg.strategy.max_order_fraction,
+                              cfg.risk.allow_min_order_over_cap)
+        if note is not None:
+            self.log.warning("min_order_over_cap", coin=coin, detail=note)
         self.last_ladder: DesiredLadder | None = None
         self.estimator_state: EstimatorState | None = None
         self.last_risk: RiskDecision | None = None

@@ -255,3 +255,19 @@ class OrderGuard:
         if not changed and len(final) == len(quotes):
             return quotes
         return tuple(final)
+
+
+def min_order_note(inst: Instrument, max_position_usd: float, max_order_fraction: float,
+                   allow_min_order_over_cap: bool) -> str | None:
+    """Preflight: a sentence when the exchange minimum order is above the per-order cap (the coin then does not
+    quote, or quotes the minimum when allowed); None when the cap is large enough."""
+    frac = min(max_order_fraction, MAX_ORDER_FRACTION)
+    cap_usd = frac * max_position_usd
+    if inst.min_order_value <= cap_usd:
+        return None
+    head = (f"{inst.coin}: the exchange minimum order ({inst.min_order_value:g} USD) is above the per-order cap "
+            f"({frac:g} x max position {max_position_usd:g} USD = {cap_usd:g} USD)")
+    if allow_min_order_over_cap:
+        return f"{head}: quoting the minimum anyway (risk.allow_min_order_over_cap = true)"
+    return (f"{head}: {inst.coin} will not quote; raise risk.max_position_usd to >= "
+            f"{inst.min_order_value / frac:g} USD or set risk.allow_min_order_over_cap = true")

@@ -64,3 +64,18 @@ def test_user_strategy_runs_in_backtest_and_paper_unchanged() -> None:
     assert pres.stopped_by == "duration"
     assert type(pres.engine.strategy).__name__ == "OneLevel" and mod.OneLevel.n_calls > n1
     assert pres.summary["n_orders_placed"] > 0 and pres.summary["resting_after_shutdown"] == 0
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_min_order_over_cap_in_a_backtest(allow: bool) -> None:
+    """HYPE with a 39 USD max position: 25% is below the 10 USD minimum. No order at all unless allowed."""
+    cfg = load_config(None, ["coins.hyna:HYPE.risk.max_position_usd=39",
+                             f"coins.hyna:HYPE.risk.allow_min_order_over_cap={str(allow).lower()}"])
+    src = synthetic_source("hype_quiet", duration_s=120.0, seed=4, start_ts=1_750_000_000.0)
+    res = run_backtest(src, cfg, seed=4)
+    s = res.summary
+    if allow:
+        assert s["n_orders_placed"] > 0
+    else:
+        assert s["n_orders_placed"] == 0 and s["n_fills"] == 0
+        assert res.engine.last_ladder is not None and "not quoting" in res.engine.last_ladder.reason

@@ -220,3 +220,12 @@ def test_ladder_caches_are_per_instance() -> None:
     assert a.quote(ctx) == b.quote(ctx) == compute_ladder(HYPE, StrategyParams(), 500.0, m, ctx.est, 0.0, TS)
     assert a.cache.side_last and a.cache is not b.cache and a.cache.memo is not b.cache.memo
     assert isinstance(a.cache, LadderCache) and a.cache.inst is HYPE
+
+
+def test_min_order_note_is_the_preflight_sentence() -> None:
+    from hlmm.risk.guard import min_order_note
+
+    assert min_order_note(HYPE, 50.0, 0.25, False) is None
+    note = min_order_note(HYPE, 39.0, 0.25, False)
+    assert note is not None and "will not quote" in note and "allow_min_order_over_cap" in note and ">= 40" in note
+    assert "quoting the minimum anyway" in (min_order_note(HYPE, 39.0, 0.25, True) or "")
