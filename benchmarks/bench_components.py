@@ -72,13 +72,13 @@ def main() -> int:
 
     # Run 2: the components' inputs captured (copied at call time) for the replays below.
     eng = build_engine(cfg, coin, reg, events[0].ts, None, None, False)
-    ladders: list[tuple[Any, ...]] = []
+    ladders: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     recs: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     states: list[float] = []
     orig_ladder, orig_rec = strat_mod.compute_ladder, core_mod.reconcile
 
     def cap_ladder(*a: Any, **kw: Any) -> Any:
-        ladders.append((a[0], a[1], a[2], copy.deepcopy(a[3]), a[4], *a[5:]))
+        ladders.append(((a[0], a[1], a[2], copy.deepcopy(a[3]), a[4], *a[5:]), kw))  # kw: the strategy's cache
         return orig_ladder(*a, **kw)
 
     def cap_rec(desired: Any, live: Any, *a: Any, **kw: Any) -> Any:
@@ -103,7 +103,7 @@ def main() -> int:
     print(f"captured on {len(events):,} {args.preset} events: {len(ladders):,} ladders, {len(recs):,} reconciles, "
           f"{len(states):,} estimator states")
 
-    ladder_calls = [lambda a=a: orig_ladder(*a) for a in ladders]
+    ladder_calls = [lambda a=a, k=k: orig_ladder(*a, **k) for a, k in ladders]
     rec_calls = [lambda a=a, k=k: orig_rec(*a, **k) for a, k in recs]
     # Estimators.state replayed on a fresh copy fed the same stream would be a backtest; instead time the fit
     # and the state assembly on the final estimator (fit forced each call, then cached calls).
