@@ -22,6 +22,7 @@ from typing import Any
 from _machine import machine  # the script's directory is on sys.path
 
 import hlmm.engine.core as core_mod
+import hlmm.strategy.ladder as strat_mod
 from hlmm.config import load_config
 from hlmm.engine.runner import MarketSource, build_engine, run_backtest
 from hlmm.market.instrument import default_registry
@@ -71,14 +72,14 @@ def main() -> int:
 
     # Run 2: the components' inputs captured (copied at call time) for the replays below.
     eng = build_engine(cfg, coin, reg, events[0].ts, None, None, False)
-    ladders: list[tuple[Any, ...]] = []
+    ladders: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     recs: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     states: list[float] = []
-    orig_ladder, orig_rec = core_mod.compute_ladder, core_mod.reconcile
+    orig_ladder, orig_rec = strat_mod.compute_ladder, core_mod.reconcile
 
-    def cap_ladder(*a: Any) -> Any:
-        ladders.append((a[0], a[1], a[2], copy.deepcopy(a[3]), a[4], *a[5:]))
-        return orig_ladder(*a)
+    def cap_ladder(*a: Any, **kw: Any) -> Any:
+        ladders.append(((a[0], a[1], a[2], copy.deepcopy(a[3]), a[4], *a[5:]), kw))  # kw: the strategy's cache
+        return orig_ladder(*a, **kw)
 
     def cap_rec(desired: Any, live: Any, *a: Any, **kw: Any) -> Any:
         kw2 = dict(kw)
@@ -92,17 +93,17 @@ def main() -> int:
         states.append(ts)
         return orig_state(ts)
 
-    core_mod.compute_ladder, core_mod.reconcile = cap_ladder, cap_rec
+    strat_mod.compute_ladder, core_mod.reconcile = cap_ladder, cap_rec
     eng.estimators.state = cap_state  # type: ignore[method-assign]
     try:
         run_backtest(MarketSource(coin, events, start_ts=events[0].ts, description="components"), cfg,
                      seed=args.seed, engine=eng)
     finally:
-        core_mod.compute_ladder, core_mod.reconcile = orig_ladder, orig_rec
+        strat_mod.compute_ladder, core_mod.reconcile = orig_ladder, orig_rec
     print(f"captured on {len(events):,} {args.preset} events: {len(ladders):,} ladders, {len(recs):,} reconciles, "
           f"{len(states):,} estimator states")
 
-    ladder_calls = [lambda a=a: orig_ladder(*a) for a in ladders]
+    ladder_calls = [lambda a=a, k=k: orig_ladder(*a, **k) for a, k in ladders]
     rec_calls = [lambda a=a, k=k: orig_rec(*a, **k) for a, k in recs]
     # Estimators.state replayed on a fresh copy fed the same stream would be a backtest; instead time the fit
     # and the state assembly on the final estimator (fit forced each call, then cached calls).

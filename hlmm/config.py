@@ -249,7 +249,19 @@ def load_config_dict(raw: dict[str, Any], overrides: list[str] | None = None) ->
     if bad_num is not None:
         raise ConfigError(f"config error: {bad_num[0]}: must be a finite number, got {bad_num[1]!r}")
     _check_reference_symbols(cfg)
+    _check_strategies(cfg)
     return cfg
+
+
+def _check_strategies(cfg: Config) -> None:
+    """Import every ``module:Class`` strategy and validate its parameters now, not at the first quote cycle."""
+    from hlmm.strategy.strategies import StrategyConfigError, check_strategy
+
+    for name, cc in cfg.coins.items():
+        try:
+            check_strategy(cc.strategy)
+        except StrategyConfigError as e:
+            raise ConfigError(f"config error: coins.{name}.{e}") from None
 
 
 def _check_reference_symbols(cfg: Config) -> None:

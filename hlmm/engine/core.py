@@ -1,8 +1,10 @@
 """EngineCore: one coin's functional core. Market and venue events in, venue actions out.
 
 Flow: event -> MarketState + estimators (cheap, every event) -> requote policy -> on a quote cycle:
-risk check (KillSwitch) -> ``compute_ladder`` (reduce-only from the risk decision; caps and BBO guard
-inside) -> ``reconcile`` (tolerances, budget, exposure invariant) -> tracker records intent -> actions.
+risk check (KillSwitch) -> ``strategy.quote(ctx)`` (the configured QuoteStrategy, GLFT by default; reduce-only
+from the risk decision) -> ``OrderGuard.apply`` (rounding, per-order / per-level caps, side room, reduce-only, BBO
+guard: no strategy can skip it) -> ``reconcile`` (tolerances, budget, exposure invariant) -> tracker records
+intent -> actions.
 
 No I/O, no clock: time comes with the events (``ts`` = engine clock). The only side channel is the
 injected structlog-like logger, used on decisions only (quote / cancel / reject / fill / kill), never
@@ -38,8 +40,10 @@ from hlmm.estimators.state import EstimatorState
 from hlmm.market.events import AssetCtx, Bbo, BookSnapshot, MarketEvent, RefQuote, Timer, Trade
 from hlmm.market.instrument import Instrument, InstrumentError
 from hlmm.market.state import MarketState
+from hlmm.risk.guard import OrderGuard, min_order_note
 from hlmm.risk.kill_switch import KillState, KillSwitch, RiskAction, RiskDecision
-from hlmm.strategy.ladder import compute_ladder
+from hlmm.strategy.base import QuoteContext
+from hlmm.strategy.strategies import make_strategy
 from hlmm.strategy.types import DesiredLadder
 from hlmm.venue.base import (
     AccountSnapshot,
@@ -101,9 +105,12 @@ class EngineCore:
         log: Any | None = None,
         foreign_orders: Literal["cancel", "adopt", "refuse"] = "cancel",
         ref_symbol: str | None = None,
+        strategy: Any | None = None,
     ) -> None:
         """``ref_symbol``: the resolved reference (Binance) symbol; overrides ``cfg.reference.binance_symbol`` in
-        deciding whether reference quotes feed the fair price (None = use the config, "off" = disabled)."""
+        deciding whether reference quotes feed the fair price (None = use the config, "off" = disabled).
+        ``strategy``: a QuoteStrategy instance (default: built from ``cfg.strategy.kind``); its ladders always pass
+        through this engine's OrderGuard."""
         if inst.coin != coin:
             raise EngineError(f"instrument {inst.coin!r} does not match engine coin {coin!r}")
         if not math.isfinite(start_ts):
@@ -123,6 +130,13 @@ class EngineCore:
         self.portfolio = Portfolio()
         self.requote = RequotePolicy(cfg.requote)
         self.recorder = EngineRecorder(start_ts)
+        self.strategy = strategy if strategy is not None else make_strategy(cfg.strategy, inst)
+        self.guard = OrderGuard(inst, cfg.strategy.max_order_fraction, cfg.risk.allow_min_order_over_cap)
+        self.last_raw_ladder: DesiredLadder | None = None  # the strategy's ladder before the guard
+        note = min_order_note(inst, cfg.risk.max_position_usd, cfg.strategy.max_order_fraction,
+                              cfg.risk.allow_min_order_over_cap)
+        if note is not None:
+            self.log.warning("min_order_over_cap", coin=coin, detail=note)
         self.last_ladder: DesiredLadder | None = None
         self.estimator_state: EstimatorState | None = None
         self.last_risk: RiskDecision | None = None
@@ -709,11 +723,13 @@ class EngineCore:
         reduce_only = d.action is RiskAction.REDUCE_ONLY
         pos = self.portfolio.position
         ref_adj = self.ref_signal.adjust_bps(ts) if self.ref_signal is not None else 0.0
-        ladder = compute_ladder(
-            self.inst, self.cfg.strategy, self._max_usd, self.market, est, pos, ts, ref_adj, reduce_only
-        )
+        ctx = QuoteContext(self.inst, self.market, est, pos, self._max_usd, ts, reduce_only, ref_adj, d)
+        raw = self.strategy.quote(ctx)
+        self.last_raw_ladder = raw
+        ladder = self.guard.apply(raw, ctx)
         self.last_ladder = ladder
-        fair = ladder.fair if ladder.fair > 0 else (mid or 0.0)
+        ref_px = self.guard.ref_px  # never below the best bid: a strategy's low fair cannot inflate the room
+        fair = ref_px if ref_px is not None and ref_px > 0 else (mid or 0.0)
         if fair > 0:
             try:
                 eff = self.inst.floor_size(self._max_usd / fair)

@@ -32,6 +32,7 @@ from hlmm.engine.session import Item, NullLog, run_session
 from hlmm.engine.summary import LIVE_STATS_MAX, RunStats, SummaryError, build_summary
 from hlmm.market.instrument import InstrumentRegistry
 from hlmm.market.parse import MARKET_CHANNELS, ParseError, parse_ws_message
+from hlmm.risk.guard import min_order_note
 from hlmm.venue.hyperliquid.validate import BadInputCounter
 
 Network = Literal["mainnet", "testnet", "local"]
@@ -197,6 +198,11 @@ async def run_live(
         sym, why = resolve_binance_symbol(coin, cfg.coin(coin))
         logger.info("reference_feed", coin=coin, symbol=sym, why=why)
         out(f"reference feed: {sym or 'off'} ({why})")
+        cc = cfg.coin(coin)
+        note = min_order_note(inst, cc.risk.max_position_usd, cc.strategy.max_order_fraction,
+                              cc.risk.allow_min_order_over_cap)
+        if note is not None:
+            out(f"warning: {note}")  # the engine logs it too (min_order_over_cap)
         if mode == "live":
             summary = confirmation_summary(cfg, coin, network, wallet, inst, (sym, why), duration_s)
             out(summary)

@@ -21,3 +21,7 @@ class RiskParams(BaseModel):
     max_rejections_per_min: int = Field(30, ge=1)
     max_errors_per_min: int = Field(20, ge=1)
     flatten_on_kill: bool = False
+    allow_min_order_over_cap: bool = Field(
+        False, description="quote the exchange minimum order even where it exceeds the per-order cap "
+                           "(max_order_fraction x max position); off: such a coin does not quote"
+    )

@@ -4,7 +4,7 @@ Pipeline of :func:`compute_ladder` (pure: no I/O, no clock; time comes in as ``t
 
 1. inputs: two-sided, uncrossed book; estimators ready; fair price (see :mod:`hlmm.strategy.fair`).
 2. caps (:func:`size_caps`): eff_max = floor_size(max_position_usd / fair); per order
-   <= max(min_size_at(px), f * eff_max) with f = min(min_order_fraction, 0.25); per level
+   <= max(min_size_at(px), f * eff_max) with f = min(max_order_fraction, 0.25); per level
    <= 0.33 * eff_max / active_levels; per side total <= room (bids: eff_max - position, asks:
    eff_max + position; reduce_only: only the reducing side, total <= |position|).
 3. prices: depth of level i = half_spread +- skew + i * level_spacing_bps (bids: + skew, asks: - skew,
@@ -77,16 +77,26 @@ class _Memo:
         self.size: dict[int, float] = {}
 
 
-_MEMOS: dict[tuple[int, int, float], _Memo] = {}
 _MEMO_MAX = 50_000  # entries per table; a table is cleared when full (a miss only costs the Instrument call)
 
 
 def _memo(inst: Instrument) -> _Memo:
-    key = (inst.sz_decimals, inst.max_decimals, inst.min_order_value)
-    m = _MEMOS.get(key)
-    if m is None:
-        m = _MEMOS[key] = _Memo(inst.sz_decimals)
-    return m
+    """A fresh memo (no module-level state: callers that want reuse own a :class:`LadderCache`)."""
+    return _Memo(inst.sz_decimals)
+
+
+class LadderCache:
+    """Per-instrument caches of one ladder owner (a strategy instance): memo tables of pure Instrument functions,
+    the last GLFT inputs -> output, the last priced side, profile weights. Never shared between instruments."""
+
+    __slots__ = ("glft_last", "inst", "memo", "side_last", "weights")
+
+    def __init__(self, inst: Instrument) -> None:
+        self.inst = inst
+        self.memo = _Memo(inst.sz_decimals)
+        self.glft_last: list[object] = [None, None]
+        self.side_last: dict[bool, tuple[object, ...]] = {}
+        self.weights: dict[tuple[str, float, int], tuple[float, ...]] = {}
 
 
 def _min_lots(inst: Instrument, px: float, memo: _Memo | None = None) -> int:
@@ -187,6 +197,7 @@ def apply_bbo_guard(
     best_bid: float,
     best_ask: float,
     order_cap_base: float | None,
+    memo: _Memo | None = None,
 ) -> tuple[list[Quote], list[str]]:
     """Keep one side's quotes (inner first) passive: move offenders to the nearest passive valid price.
 
@@ -197,7 +208,7 @@ def apply_bbo_guard(
     side = "bid" if is_buy else "ask"
     if not quotes:
         return [], []
-    memo = _memo(inst)
+    memo = memo or _memo(inst)
     bound: float | None = None  # computed only when needed: a valid bid < best ask is already <= the bound
     kept: list[Quote] = []
     dropped: list[str] = []
@@ -249,11 +260,12 @@ def apply_bbo_guard(
 # A priced level: (level index, px, raw price, depth bp, min size in lots). Plain tuples: built ~10x a cycle.
 _Level = tuple[int, float, float, float, int]
 
-_WEIGHTS: dict[tuple[str, float, int], tuple[float, ...]] = {}
+_Weights = dict[tuple[str, float, int], tuple[float, ...]]
 
 
-def _profile_weights(params: StrategyParams, n: int) -> tuple[float, ...]:
-    """Size-profile weight of each of ``n`` levels (memoized: the same few shapes every cycle)."""
+def _profile_weights(params: StrategyParams, n: int, cache: _Weights | None = None) -> tuple[float, ...]:
+    """Size-profile weight of each of ``n`` levels (memoized in ``cache``: the same few shapes every cycle)."""
+    _WEIGHTS = cache if cache is not None else {}
     key = (params.size_profile, params.size_decay, n)
     w = _WEIGHTS.get(key)
     if w is None:
@@ -335,6 +347,7 @@ def _side_quotes(
     dropped: list[str],
     truncated: bool = False,
     memo: _Memo | None = None,
+    weights_cache: dict[tuple[str, float, int], tuple[float, ...]] | None = None,
 ) -> list[Quote]:
     """Size one side: caps, profile, concentration fallback, room. ``levels`` are distinct prices, inner first."""
     if not levels:
@@ -369,7 +382,7 @@ def _side_quotes(
             f"merged by concentration into {n} level(s)"
         )
     pl_lots = budget // (_LEVEL_DEN * n)
-    weights = _profile_weights(params, n)
+    weights = _profile_weights(params, n, weights_cache)
     profile = params.size_profile
     rnd_name = "round_down" if is_buy else "round_up"
     szd = m.sz_decimals
@@ -440,7 +453,7 @@ def _final_check(inst: Instrument, quotes: list[Quote], dropped: list[str], memo
         elif not _valid_sz(inst, q.sz, m):
             err = "Order has invalid size."
         elif not inst.meets_min_value(q.px, q.sz):
-            err = "Order must have minimum value of $10."
+            err = f"Order must have minimum value of ${inst.min_order_value:g}."
         if err is not None:  # never expected: the steps above construct valid quotes; kept as the last net
             dropped.append(f"{'bid' if q.is_buy else 'ask'} L{q.level} @{q.px} x {q.sz}: {err}")
             continue
@@ -468,11 +481,9 @@ def _finite(name: str, x: float, positive: bool = False) -> float:
     return _check_finite(name, x, positive)
 
 
-# Last GLFT inputs -> output: sigma/A/kappa change about once a second while cycles run several times a second.
-_GLFT_LAST: list[object] = [None, None]
-
-
-def _glft(gamma: float, delta: float, sigma: float, a: float, kappa: float) -> GlftQuote:
+# Last GLFT inputs -> output (LadderCache.glft_last): sigma/A/kappa change about once a second while cycles run
+# several times a second.
+def _glft(gamma: float, delta: float, sigma: float, a: float, kappa: float, _GLFT_LAST: list[object]) -> GlftQuote:
     key = (gamma, delta, sigma, a, kappa)
     if _GLFT_LAST[0] == key:
         return _GLFT_LAST[1]  # type: ignore[return-value]
@@ -483,8 +494,7 @@ def _glft(gamma: float, delta: float, sigma: float, a: float, kappa: float) -> G
 
 # The last priced and sized side, per side: a cycle triggered by an order event (cancel, reject) often sees the
 # same fair price, estimates and position as the one before, hence the same quotes. Keyed by every input of
-# _side_prices/_side_quotes (instrument and params by identity: they are immutable).
-_SIDE_LAST: dict[bool, tuple[object, ...]] = {}
+# _side_prices/_side_quotes (instrument and params by identity: they are immutable). Kept in LadderCache.side_last.
 
 
 def _side(
@@ -499,10 +509,12 @@ def _side(
     room_lots: int,
     dropped: list[str],
     memo: _Memo,
+    cache: LadderCache,
 ) -> list[Quote]:
     """One side's quotes (prices, then sizes) for the given spread and skew, reusing the last identical side."""
     # copysign: -0.0 == 0.0 but the reason prints the sign of the skew
     key = (inst, params, fair, hs, skew, math.copysign(1.0, skew), eff_lots, frac_lots, room_lots)
+    _SIDE_LAST = cache.side_last
     last = _SIDE_LAST.get(is_buy)
     if last is not None and last[0] is inst and last[1] is params and last[2:9] == key[2:]:
         dropped.extend(last[10])  # type: ignore[arg-type]
@@ -514,7 +526,8 @@ def _side(
     else:
         lv, cut = _side_prices(inst, False, fair, hs - skew, params, eff_lots, dropped, memo)
         why = f"fair={fair:.8g} hs={hs:.3f}bp skew={-skew:+.3f}bp"
-    quotes = _side_quotes(inst, is_buy, lv, params, eff_lots, frac_lots, room_lots, why, dropped, cut, memo)
+    quotes = _side_quotes(inst, is_buy, lv, params, eff_lots, frac_lots, room_lots, why, dropped, cut, memo,
+                          cache.weights)
     _SIDE_LAST[is_buy] = (*key, quotes, tuple(dropped[n0:]))
     return quotes
 
@@ -529,8 +542,11 @@ def compute_ladder(
     ts: float,
     ref_adjust_bps: float = 0.0,
     reduce_only: bool = False,
+    cache: LadderCache | None = None,
 ) -> DesiredLadder:
     """The desired ladder for one coin (see the module docstring for every step).
+
+    ``cache``: the caller's per-instrument caches (a fresh one per call when None: no state is shared).
 
     An empty ladder (``fair`` = 0.0 when it could not be computed) carries the reason in ``reason``."""
     max_position_usd = _finite("max_position_usd", max_position_usd, positive=True)
@@ -551,13 +567,15 @@ def compute_ladder(
     fair = fp.fair
     if not est.ready:
         return _empty(inst, ts, fair, f"no quotes: estimators not ready ({est.reason}); {fp.describe()}")
-    frac = min(params.min_order_fraction, MAX_ORDER_FRACTION)
+    if cache is None or cache.inst is not inst:
+        cache = LadderCache(inst)
+    frac = min(params.max_order_fraction, MAX_ORDER_FRACTION)
     try:
-        g = _glft(params.gamma, frac, est.sigma, est.intensity_a, est.kappa)
+        g = _glft(params.gamma, frac, est.sigma, est.intensity_a, est.kappa, cache.glft_last)
     except ValueError as e:
         return _empty(inst, ts, fair, f"no quotes: invalid estimates ({e}); {fp.describe()}")
 
-    memo = _memo(inst)
+    memo = cache.memo
     eff = inst.floor_size(max_position_usd / fair)
     eff_lots = round(eff * memo.scale)  # _lots(inst, eff)
     frac_lots = math.floor(frac * eff_lots)
@@ -603,14 +621,14 @@ def compute_ladder(
     bids: list[Quote] = []
     asks: list[Quote] = []
     if room_bid > 0:
-        bids = _side(inst, params, True, fair, hs, skew, eff_lots, frac_lots, room_bid, dropped, memo)
+        bids = _side(inst, params, True, fair, hs, skew, eff_lots, frac_lots, room_bid, dropped, memo, cache)
     if room_ask > 0:
-        asks = _side(inst, params, False, fair, hs, skew, eff_lots, frac_lots, room_ask, dropped, memo)
+        asks = _side(inst, params, False, fair, hs, skew, eff_lots, frac_lots, room_ask, dropped, memo, cache)
 
     cap_base = _size(inst, frac_lots, memo)
-    bids, d = apply_bbo_guard(inst, bids, True, bb, ba, cap_base)
+    bids, d = apply_bbo_guard(inst, bids, True, bb, ba, cap_base, memo)
     dropped.extend(d)
-    asks, d = apply_bbo_guard(inst, asks, False, bb, ba, cap_base)
+    asks, d = apply_bbo_guard(inst, asks, False, bb, ba, cap_base, memo)
     dropped.extend(d)
 
     reason = summary + (f"; {'; '.join(side_note)}" if side_note else "")

@@ -37,11 +37,12 @@ async def _pusher(fake: FakeHL) -> None:
         await asyncio.sleep(0.2)
 
 
-async def _session(mode: str, tmp_path, out: list[str] | None = None, **kw) -> tuple[FakeHL, object, list[str]]:
+async def _session(mode: str, tmp_path, out: list[str] | None = None, sets: tuple[str, ...] = (),
+                   **kw) -> tuple[FakeHL, object, list[str]]:
     w = Wallet.from_key(KEY)
     fake = await FakeHL(w.address).start()
     cfg = load_config(None, [f"run.local_url={fake.url}", "coins.BTC.reference.binance_symbol=off",
-                             "coins.BTC.estimators.warmup_timeout_s=1"])
+                             "coins.BTC.estimators.warmup_timeout_s=1", *sets])
     out = out if out is not None else []
     push = asyncio.create_task(_pusher(fake))
     try:
@@ -104,3 +105,16 @@ async def test_live_session_serves_metrics_with_budget(tmp_path) -> None:
         await asyncio.wait_for(task, 30)
     assert scraped, "position gauge and request budget never served"
     assert res.resting_after_shutdown == 0
+
+
+@pytest.mark.parametrize("cls", ["OneLevel", "Hostile"])
+async def test_live_session_with_a_user_strategy(tmp_path, cls: str) -> None:
+    """A ``module:Class`` strategy runs live unchanged; even a hostile one sends nothing above the per-order cap."""
+    kind = f'coins.BTC.strategy.kind="tests.strategy.user_strategy:{cls}"'
+    fake, res, _ = await _session("live", tmp_path, sets=(kind,))
+    assert type(res.engine.strategy).__name__ == cls
+    orders = [w for a in fake.actions if a["type"] == "order" for w in a["orders"]]
+    assert orders and fake.orders == {} and res.resting_after_shutdown == 0
+    max_usd = res.engine.cfg.risk.max_position_usd
+    for w in orders:
+        assert float(w["s"]) <= 0.25 * res.engine.inst.floor_size(max_usd / min(*fake.books["BTC"])) + 1e-9, w

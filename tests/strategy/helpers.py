@@ -38,7 +38,7 @@ def check_invariants(
         assert lad.reason
         return
     eff = inst.floor_size(max_position_usd / lad.fair)
-    frac = min(params.min_order_fraction, 0.25)
+    frac = min(params.max_order_fraction, 0.25)
     for side, quotes in (("bid", lad.bids), ("ask", lad.asks)):
         total = 0.0
         prev = None

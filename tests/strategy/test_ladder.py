@@ -48,7 +48,7 @@ def scenario(draw: st.DrawFn, far_fair: bool = False):
         use_microprice=draw(st.booleans()),
         ref_weight=draw(st.floats(min_value=0, max_value=1)) if far_fair else 0.0,
         ref_max_adjust_bps=draw(st.floats(min_value=0, max_value=1500)) if far_fair else 5.0,
-        min_order_fraction=draw(st.floats(min_value=0.01, max_value=1.0)),
+        max_order_fraction=draw(st.floats(min_value=0.01, max_value=1.0)),
         stale_widen_bps=draw(st.floats(min_value=0, max_value=50)),
     )
     estimate = est(
