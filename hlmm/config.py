@@ -266,7 +266,7 @@ def _check_strategies(cfg: Config) -> None:
 
 def _check_reference_symbols(cfg: Config) -> None:
     """Refuse a reference feed of another asset (failure #3: HYPE quoted off ``btcusdt``) at load time."""
-    from hlmm.venue.binance import reference_mismatch
+    from hlmm.market.reference_symbols import reference_mismatch
 
     for name, cc in cfg.coins.items():
         sym = cc.reference.binance_symbol

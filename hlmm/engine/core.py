@@ -39,6 +39,7 @@ from hlmm.estimators.bundle import Estimators
 from hlmm.estimators.state import EstimatorState
 from hlmm.market.events import AssetCtx, Bbo, BookSnapshot, MarketEvent, RefQuote, Timer, Trade
 from hlmm.market.instrument import Instrument, InstrumentError
+from hlmm.market.reference_symbols import resolve_binance_symbol
 from hlmm.market.state import MarketState
 from hlmm.risk.guard import OrderGuard, min_order_note
 from hlmm.risk.kill_switch import KillState, KillSwitch, RiskAction, RiskDecision
@@ -146,7 +147,9 @@ class EngineCore:
         self._by_oid: set[str] = set()  # placeholder cloids of orders the venue only knows by oid
         self.n_cycle_errors = 0
         self.ref_signal: Any = None
-        ref = ref_symbol if ref_symbol is not None else cfg.reference.binance_symbol
+        # Issue 10 item 4: one resolution for every mode (backtest, paper, live): an explicit symbol, the mapping
+        # table of real equivalents, or off. ``ref_symbol`` (a runner's own resolution) only overrides it.
+        ref = ref_symbol if ref_symbol is not None else (resolve_binance_symbol(coin, cfg)[0] or "off")
         self.ref_symbol = None if ref is None or ref == "off" else ref
         if cfg.strategy.ref_weight > 0 and ref is not None and ref != "off":
             from hlmm.strategy.reference import ReferenceSignal  # only needed when the lead-lag signal is on

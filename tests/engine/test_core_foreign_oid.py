@@ -67,8 +67,13 @@ def _ref_cfg(symbol: str | None) -> CoinConfig:
 
 
 def test_ref_symbol_argument_overrides_the_config() -> None:
-    assert EngineCore("BTC", BTC, _ref_cfg(None), T0).ref_signal is None  # config: no symbol
-    on = EngineCore("BTC", BTC, _ref_cfg(None), T0, ref_symbol="btcusdt")  # resolved symbol turns it on
+    # Config without a symbol: the core resolves it the same way in every mode (issue 10 item 4) - BTC maps to
+    # btcusdt through the table of real equivalents, so backtest and paper get the signal live has.
+    auto = EngineCore("BTC", BTC, _ref_cfg(None), T0)
+    assert auto.ref_signal is not None and auto.ref_symbol == "btcusdt"
+    off_cfg = EngineCore("BTC", BTC, _ref_cfg("off"), T0)  # "off" in the config disables it
+    assert off_cfg.ref_signal is None and off_cfg.ref_symbol is None
+    on = EngineCore("BTC", BTC, _ref_cfg("off"), T0, ref_symbol="btcusdt")  # a runner's resolution overrides
     assert on.ref_signal is not None and on.ref_symbol == "btcusdt"
     off = EngineCore("BTC", BTC, _ref_cfg("btcusdt"), T0, ref_symbol="off")  # "off" disables it
     assert off.ref_signal is None and off.ref_symbol is None
@@ -76,3 +81,20 @@ def test_ref_symbol_argument_overrides_the_config() -> None:
     assert cfg_on.ref_signal is not None and cfg_on.ref_symbol == "btcusdt"
     no_weight = EngineCore("BTC", BTC, coin_cfg(), T0, ref_symbol="btcusdt")  # ref_weight 0: never used
     assert no_weight.ref_signal is None
+
+
+def test_reference_resolved_alike_for_backtest_paper_and_live_engines() -> None:
+    """Issue 10 item 4: the backtest/paper engine builder and the live runner end up with the same symbol."""
+    from hlmm.config import load_config_dict
+    from hlmm.engine.runner import build_engine
+    from hlmm.market.instrument import default_registry
+    from hlmm.market.reference_symbols import resolve_binance_symbol
+
+    raw = {"coins": {c: {"risk": {"max_position_usd": 100, "daily_loss_limit_usd": 10, "max_drawdown_usd": 5},
+                         "strategy": {"ref_weight": 0.5}} for c in ("BTC", "hyna:HYPE")}}
+    cfg = load_config_dict(raw)
+    reg = default_registry()
+    for coin, want in (("BTC", "btcusdt"), ("hyna:HYPE", None)):
+        eng = build_engine(cfg, coin, reg, T0, None, None)
+        live_sym = resolve_binance_symbol(coin, cfg.coin(coin))[0]  # what live_runner resolves
+        assert eng.ref_symbol == live_sym == want
