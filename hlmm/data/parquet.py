@@ -296,7 +296,7 @@ def recover_spools(root: str | Path) -> list[Path]:
         src = next((part.split("=", 1)[1] for part in spool.parts if part.startswith("source=")), None)
         if m is None or m["kind"] not in SCHEMAS or src not in SOURCES:
             raise ParquetFormatError(f"{spool}: not a recorder spool (bad name or directory)")
-        p = spool_to_parquet(spool, final, m["kind"], src)  # type: ignore[arg-type]
+        p = spool_to_parquet(spool, final, m["kind"], src)
         if p is not None:
             out.append(p)
     return out

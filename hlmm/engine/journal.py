@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
@@ -51,7 +52,7 @@ class FillJournal:
         self.fsync = fsync
         self.keys: set[tuple[int, int]] = set()
         self.torn_tail = False
-        self._fh = None
+        self._fh: BinaryIO | None = None
 
     def load(self) -> list[Fill]:
         """Read all fills (deduplicated by (tid, oid), file order). Missing file -> []."""

@@ -220,6 +220,7 @@ async def run_live(
         engine = EngineCore(coin, inst, cfg.coin(coin), start_ts, kill_state=kill_state, log=log,
                             foreign_orders=cfg.run.foreign_orders, ref_symbol=sym or "off")
         if restored is not None:
+            assert kill_state is not None  # _restore_day returns the rebased state with the day, or raises
             engine.restore_day(restored.position0, kill_state.day_anchor_px, restored.fills)
         metrics = start_metrics(metrics_port if metrics_port is not None else cfg.run.metrics_port, logger)
         if metrics is not None:

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hlmm.config import Config, ConfigError
 from hlmm.engine.reconcile import book_crossings, own_crossings
@@ -317,7 +317,10 @@ def run_backtest(
             else:
                 cls = type(ev)
                 # Timer/AssetCtx carry no exchange time: the exchange "sees" them when we do.
-                limit = ev.ts_exchange if (cls is BookSnapshot or cls is Trade or cls is Bbo) else ev.ts
+                if cls is BookSnapshot or cls is Trade or cls is Bbo:
+                    limit = cast("BookSnapshot | Trade | Bbo", ev).ts_exchange
+                else:
+                    limit = ev.ts
                 if limit > ev.ts:
                     limit = ev.ts
             # Everything internal that happens strictly before the next exchange-feed time, in clock order.
@@ -349,6 +352,7 @@ def run_backtest(
                     acts = eng_market(e)
                     ce = type(e)
                     if ce is BookSnapshot:
+                        e = cast(BookSnapshot, e)
                         if e.bids and e.asks:
                             m = 0.5 * (e.bids[0].px + e.asks[0].px)
                             mid_seen = t
@@ -356,8 +360,8 @@ def run_backtest(
                                 mid_ts.append(t)
                                 mid_px.append(m)
                                 last_mid = m
-                    elif ce is Bbo and e.bid_px is not None and e.ask_px is not None:
-                        m = 0.5 * (e.bid_px + e.ask_px)
+                    elif ce is Bbo and (b := cast(Bbo, e)).bid_px is not None and b.ask_px is not None:
+                        m = 0.5 * (b.bid_px + b.ask_px)
                         mid_seen = t
                         if m != last_mid:
                             mid_ts.append(t)
@@ -384,6 +388,7 @@ def run_backtest(
                 break
             if limit > now:
                 now = limit
+            assert ev is not None  # `final` (the only way ev is None) broke out above
             ex_on_market(ev)
             to_eng.append(ev)
             tn = ex_next()

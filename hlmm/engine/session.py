@@ -25,7 +25,7 @@ import signal
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from hlmm.engine.reconcile import book_crossings, own_crossings
 from hlmm.engine.runner import MetricsHook, count_resting, persist_kill
@@ -97,7 +97,7 @@ async def run_session(
     a UI painter), cancelled when the loop ends."""
     log = log if log is not None else NullLog()
     loop = asyncio.get_running_loop()
-    installed: list[int] = []
+    installed: list[signal.Signals] = []
     if install_signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -151,10 +151,11 @@ async def run_session(
                     venue.feed_market(ev)
                 stats.n_events += 1
                 t = type(ev)
-                if t is BookSnapshot and ev.mid is not None:
-                    stats.on_mid(ev.ts, ev.mid)
-                elif t is Bbo and ev.bid_px is not None and ev.ask_px is not None:
-                    stats.on_mid(ev.ts, 0.5 * (ev.bid_px + ev.ask_px))
+                if t is BookSnapshot:
+                    if (mid := cast(BookSnapshot, ev).mid) is not None:
+                        stats.on_mid(ev.ts, mid)
+                elif t is Bbo and (b := cast(Bbo, ev)).bid_px is not None and b.ask_px is not None:
+                    stats.on_mid(ev.ts, 0.5 * (b.bid_px + b.ask_px))
                 if t is not RefQuote and getattr(ev, "coin", coin) != coin:
                     continue
                 acts = engine.on_market(ev)

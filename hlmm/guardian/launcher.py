@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hlmm.guardian.watch import GuardianConfig, encode_message
+from hlmm.guardian.watch import GuardianConfig, MessageKind, encode_message
 
 SECRET_ENV = ("HLMM_PRIVATE_KEY", "HLMM_KEYSTORE_PASSWORD")
 READY_TIMEOUT_S = 30.0
@@ -182,7 +182,7 @@ class Guardian:
         if proc is None:
             return None
         if self._fd is not None:
-            kind = "done" if clean else "handover"
+            kind: MessageKind = "done" if clean else "handover"
             self._write(encode_message(kind, self._nonce_last(), None if clean else self._safe_known()))
             deadline = asyncio.get_running_loop().time() + 1.0
             while self._pending and asyncio.get_running_loop().time() < deadline:

@@ -11,6 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypedDict, Unpack
 
 MAX_DECIMALS_PERP = 6
 MAX_SIG_FIGS = 5
@@ -103,6 +104,13 @@ def float_to_wire(x: float) -> str:
         rounded = rounded[1:]  # never send negative zero: it changes the signed hash
     normalized = Decimal(rounded).normalize()
     return f"{normalized:f}"
+
+
+class FeeOverrides(TypedDict, total=False):
+    """The fee fields ``InstrumentRegistry.from_meta`` may override on every instrument it builds."""
+
+    maker_fee: float
+    taker_fee: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,13 +332,13 @@ class InstrumentRegistry:
         return list(self._by_coin)
 
     @classmethod
-    def from_meta(cls, meta: dict, dex_index: int = 0, **fees: float) -> InstrumentRegistry:
+    def from_meta(cls, meta: dict, dex_index: int = 0, **fees: Unpack[FeeOverrides]) -> InstrumentRegistry:
         """Build from an ``info`` meta reply (``{"universe":[{"name","szDecimals","maxLeverage"}]}``)."""
         reg = cls()
         reg.extend_from_meta(meta, dex_index, **fees)
         return reg
 
-    def extend_from_meta(self, meta: dict, dex_index: int = 0, **fees: float) -> None:
+    def extend_from_meta(self, meta: dict, dex_index: int = 0, **fees: Unpack[FeeOverrides]) -> None:
         for i, u in enumerate(meta.get("universe", [])):
             if u.get("isDelisted"):
                 continue

@@ -192,10 +192,11 @@ def parse_ws_message(msg: dict, ts: float) -> list[MarketEvent]:
     if not isinstance(msg, dict):
         raise ParseError("?", f"message must be an object, got {type(msg).__name__}")
     channel = msg.get("channel")
-    data = msg.get("data")
+    data: Any = msg.get("data")  # untrusted: each parser checks its shape and raises ParseError
     if channel == "l2Book":
         return [parse_l2book(data, ts)]
     if channel == "trades":
+        # list is invariant; this list is fresh and the caller owns it, so list[Trade] is a list[MarketEvent].
         return parse_trades(data, ts)  # type: ignore[return-value]
     if channel == "bbo":
         return [parse_bbo(data, ts)]

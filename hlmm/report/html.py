@@ -279,13 +279,19 @@ class Chart:
         self.marks: list[Marks] = []
 
     def add(self, item: Line | Marks) -> Chart:
-        (self.lines if isinstance(item, Line) else self.marks).append(item)  # type: ignore[arg-type]
+        if isinstance(item, Line):
+            self.lines.append(item)
+        else:
+            self.marks.append(item)
         return self
+
+    def _items(self) -> list[Line | Marks]:
+        return [*self.lines, *self.marks]
 
     def _bounds(self) -> tuple[float, float, float, float]:
         xs: list[float] = []
         ys: list[float] = []
-        for it in [*self.lines, *self.marks]:
+        for it in self._items():
             x = np.asarray(it.xs, dtype=float)
             y = np.asarray(it.ys, dtype=float)
             ok = np.isfinite(x) & np.isfinite(y)
@@ -380,12 +386,12 @@ class Chart:
                     shape = f'<path d="M{X:.1f},{Y + 5:.1f}L{X - 4:.1f},{Y - 3:.1f}L{X + 4:.1f},{Y - 3:.1f}Z"'
                 else:
                     shape = f'<circle cx="{X:.1f}" cy="{Y:.1f}" r="3"'
-                t = f"<title>{html.escape(tip)}</title>" if tip else ""
+                title = f"<title>{html.escape(tip)}</title>" if tip else ""
                 tag = "circle" if mk.shape == "circle" else "path"
-                o.append(f'{shape} fill="{mk.color}" fill-opacity="0.8">{t}</{tag}>')
+                o.append(f'{shape} fill="{mk.color}" fill-opacity="0.8">{title}</{tag}>')
         o.append("</g>")
         ly = MT + 6
-        for it in [*self.lines, *self.marks]:
+        for it in self._items():
             lx = W - MR + 12
             if isinstance(it, Line):
                 dash = f' stroke-dasharray="{it.dash}"' if it.dash else ""

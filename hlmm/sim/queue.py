@@ -33,7 +33,10 @@ class QueueModelError(ValueError):
 class QueueModel(Protocol):
     """Attribution of a level's non-trade size decrease to the part of the queue ahead of us."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The model's name (read-only: the models are frozen dataclasses)."""
+        ...
 
     def on_decrease(self, ahead: float, behind: float, decrease: float) -> float:
         """New size ahead of us after the level lost ``decrease`` (> 0) to cancellations.

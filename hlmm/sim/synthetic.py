@@ -396,7 +396,7 @@ class SyntheticMarket:
         mid_pts: list[tuple[float, float]] = []
         trades: list[Trade] = []
         for ev in out:
-            if ev.ts >= self.start_ts:  # type: ignore[union-attr]
+            if ev.ts >= self.start_ts:
                 continue
             if isinstance(ev, BookSnapshot):
                 mid_pts.append((ev.ts, 0.5 * (ev.bids[0].px + ev.asks[0].px)))

@@ -58,7 +58,7 @@ class BinanceFeed:
     def __init__(
         self,
         symbol: str,
-        on_quote: Callable[[RefQuote], None],
+        on_quote: Callable[[RefQuote], object],  # its result, if any, is ignored
         *,
         base_url: str = BINANCE_FUTURES_WS,
         agg_trades: bool = False,

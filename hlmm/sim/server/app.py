@@ -648,7 +648,7 @@ class LocalExchangeServer:
             now = self.clock()
             factor = self._px_scale.get(getattr(ev, "coin", None) or "", self._px_scale.get("*", 1.0))
             if factor != 1.0 and not isinstance(ev, RefQuote | Timer):
-                ev = scale_prices(ev, factor, self.core.registry.get(ev.coin))  # type: ignore[union-attr]
+                ev = scale_prices(ev, factor, self.core.registry.get(ev.coin))
             self._do("m", now, retime(ev, now))
             self.core.flush_books(now)
             self._publish_binance(ev.coin, now)  # type: ignore[union-attr]

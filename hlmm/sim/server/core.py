@@ -272,7 +272,7 @@ class ExchangeCore:
         for acct in self.accounts.values():
             acct.ex.on_market(ev, at=now)
             acct.ex.pop_events(math.inf)  # delivered through listeners; keep the queue empty
-        if book is None:
+        if book is None or coin is None:  # (no coin, no book)
             return
         frozen = now < book.frozen_until
         t_ms = ms(now)
@@ -727,6 +727,7 @@ class ExchangeCore:
         inst, p = self._parse_order(w)
         if isinstance(p, str):
             return {"error": p}
+        assert inst is not None  # an order that parsed has its instrument
         if old is None or not old.is_open or old.cloid is None or old.coin != inst.coin:
             return {"error": MSG_MODIFY_UNKNOWN}
         if w.get("c") is None:
@@ -830,7 +831,7 @@ class ExchangeCore:
         return self.dex_index(d), d
 
     def meta(self, dex: str = "") -> dict:
-        universe = []
+        universe: list[dict[str, Any]] = []
         for i, inst in enumerate(self.dexes[self.dex_index(dex)][1]):
             if inst is None:
                 universe.append({"name": f"{dex + ':' if dex else ''}DELISTED{i}", "szDecimals": 0,

@@ -55,7 +55,7 @@ _EVENTS: dict[str, type] = {c.__name__: c for c in (BookSnapshot, Bbo, Trade, As
 
 
 def encode_event(ev: MarketEvent) -> dict:
-    d = asdict(ev)  # type: ignore[call-overload]
+    d = asdict(ev)
     if isinstance(ev, BookSnapshot):
         d["bids"] = [[lv.px, lv.sz, lv.n] for lv in ev.bids]
         d["asks"] = [[lv.px, lv.sz, lv.n] for lv in ev.asks]
@@ -69,7 +69,7 @@ def decode_event(d: dict) -> MarketEvent:
     if cls is BookSnapshot:
         d["bids"] = tuple(BookLevel(*lv) for lv in d["bids"])
         d["asks"] = tuple(BookLevel(*lv) for lv in d["asks"])
-    return cls(**d)  # type: ignore[no-any-return]
+    return cls(**d)
 
 
 def _encode(kind: str, payload: Any) -> Any:

@@ -49,7 +49,7 @@ def synthetic_source(preset_name: str, registry: InstrumentRegistry, seed: int =
         extra = dict(overrides)
         if coin is not None:
             extra["coin"] = coin
-        params = preset(preset_name, seed=seed, **extra)  # type: ignore[arg-type]
+        params = preset(preset_name, seed=seed, **extra)
         mkt = SyntheticMarket(params, registry)
     except (SynthParamsError, KeyError, ValueError) as e:
         raise MarketSourceError(f"synthetic preset {preset_name!r}: {e}") from None
@@ -135,5 +135,6 @@ def scale_prices(ev: MarketEvent, factor: float, inst: Instrument) -> MarketEven
 def retime(ev: MarketEvent, now: float) -> MarketEvent:
     """The event as the exchange sees it now: local and exchange time both ``now``."""
     if hasattr(ev, "ts_exchange"):
-        return replace(ev, ts=now, ts_exchange=now)  # type: ignore[type-var]
-    return replace(ev, ts=now)  # type: ignore[type-var]
+        # hasattr does not narrow the union for replace()'s keywords (mypy infers Never): checked at run time.
+        return replace(ev, ts=now, ts_exchange=now)  # type: ignore[arg-type]
+    return replace(ev, ts=now)

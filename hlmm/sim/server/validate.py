@@ -273,6 +273,21 @@ def _user_dex(t: str) -> Callable[[dict], None]:
     return check
 
 
+def _check_user_fills(b: dict) -> None:
+    _user(b, "userFills")
+    _opt(b, "aggregateByTime", _is_bool, "userFills", "a bool")
+
+
+def _check_order_status(b: dict) -> None:
+    _user(b, "orderStatus")
+    _req(b, "oid", _order_ref, "orderStatus", "an oid or a cloid")
+
+
+def _check_active_asset_data(b: dict) -> None:
+    _user(b, "activeAssetData")
+    _coin(b, "activeAssetData")
+
+
 _INFO: dict[str, Callable[[dict], None]] = {
     "meta": lambda b: _dex(b, "meta"),
     "metaAndAssetCtxs": lambda b: _dex(b, "metaAndAssetCtxs"),
@@ -284,14 +299,13 @@ _INFO: dict[str, Callable[[dict], None]] = {
     "clearinghouseState": _user_dex("clearinghouseState"),
     "openOrders": _user_dex("openOrders"),
     "frontendOpenOrders": _user_dex("frontendOpenOrders"),
-    "userFills": lambda b: (_user(b, "userFills"), _opt(b, "aggregateByTime", _is_bool, "userFills", "a bool")),
+    "userFills": _check_user_fills,
     "userFillsByTime": _check_fills_by_time,
     "userRateLimit": lambda b: _user(b, "userRateLimit"),
     "userFees": lambda b: _user(b, "userFees"),
-    "orderStatus": lambda b: (_user(b, "orderStatus"), _req(b, "oid", _order_ref, "orderStatus",
-                                                            "an oid or a cloid")),
+    "orderStatus": _check_order_status,
     "candleSnapshot": _check_candles,
-    "activeAssetData": lambda b: (_user(b, "activeAssetData"), _coin(b, "activeAssetData")),
+    "activeAssetData": _check_active_asset_data,
     "recentTrades": lambda b: _coin(b, "recentTrades"),
 }
 

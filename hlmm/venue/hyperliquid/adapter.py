@@ -30,7 +30,7 @@ import contextlib
 import functools
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -498,7 +498,7 @@ class HyperliquidVenue:
         self._acked = {k for k in self._acked if keep("acked", k, current(*k))}
         self._ended = {k for k in self._ended if keep("ended", k, current(*k))}
         self._rejected = {k for k in self._rejected
-                          if keep("rejected", k, (o := orders.get(k[0])) is not None and o.gen == k[1])}
+                          if keep("rejected", k, (ko := orders.get(k[0])) is not None and ko.gen == k[1])}
         self._stale_prev = stale
         self._prune_at = len(self._orders) + len(self._oid_cloid) + 2 * self.keep_finished
 
@@ -1178,7 +1178,7 @@ class HyperliquidVenue:
         self.log.info("task_recovered", task=st.name)
         self._update_health(f"task {st.name} recovered")
 
-    def _supervise(self, name: str, fn: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
+    def _supervise(self, name: str, fn: Callable[[], Awaitable[Any]]) -> Coroutine[Any, Any, Any]:
         """``fn`` run under :func:`supervised`: failures logged, counted, health degraded (unhealthy once the task
         has been failing for ``task_fail_bound_s``), restarted with backoff."""
         return supervised(name, fn, self._task_failed, TASK_BACKOFF, state=self._task_state(name), log=self.log)

@@ -10,6 +10,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import NoReturn
 
 from coincurve import PrivateKey
 from Crypto.Hash import keccak as _keccak
@@ -162,7 +163,7 @@ class Wallet:
     def __format__(self, spec: str) -> str:
         return format(repr(self), spec)
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> NoReturn:
         raise TypeError("Wallet holds a private key and cannot be pickled or copied")
 
     def __eq__(self, other: object) -> bool:

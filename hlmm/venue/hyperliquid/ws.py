@@ -305,10 +305,11 @@ class WsClient:
             return
         data = msg.get("data")
         if channel == "post":
-            pid = data.get("id") if isinstance(data, dict) else None
-            fut = self._posts.get(pid) if isinstance(pid, int) else None
-            if fut is not None and not fut.done():
-                fut.set_result(data.get("response"))
+            if isinstance(data, dict):
+                pid = data.get("id")
+                fut = self._posts.get(pid) if isinstance(pid, int) else None
+                if fut is not None and not fut.done():
+                    fut.set_result(data.get("response"))
             return
         if not isinstance(channel, str):
             self.n_bad_frames += 1
