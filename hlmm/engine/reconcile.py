@@ -304,9 +304,9 @@ def reconcile(
     n_ladder_work = 0
     for levels, kept_side in ((bid_levels, kb), (ask_levels, ka)):
         if kept_side == 0:
-            for i, w in enumerate(levels):
-                if w is not None:
-                    establish.append(w)
+            for i, lw in enumerate(levels):
+                if lw is not None:
+                    establish.append(lw)
                     levels[i] = None
                     break
     for w in establish:
