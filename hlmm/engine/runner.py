@@ -245,7 +245,56 @@ def run_backtest(
     ``engine``/``exchange`` may be injected (tests); by default an EngineCore and a SimExchange are built.
     ``kill_store`` persists the kill state whenever it changes; with ``load_kill`` a latched kill from an
     earlier run is restored first (the engine then never quotes).
-    """
+
+    Three steps: :func:`_setup_backtest` (engine, venue, opening sync), :func:`_replay` (the event loop on one
+    simulated clock) and :func:`_finish_backtest` (shutdown, drain, summary)."""
+    run, events, end_limit = _setup_backtest(source, cfg, seed, duration_s, latency, queue, kill_store, load_kill,
+                                             log, engine, exchange)
+    _replay(run, events, end_limit, timer_interval_s, on_timer, _Progress(progress, duration_s, source.description))
+    return _finish_backtest(run)
+
+
+@dataclass(slots=True)
+class _BacktestRun:
+    """One backtest's state, shared by its three steps."""
+
+    coin: str
+    engine: Any
+    ex: Any
+    stats: RunStats
+    kill_store: Any | None
+    start_ts: float
+    seed: int
+    description: str
+    max_pos_usd: float
+    now: float
+    wall0: float = 0.0
+    n_events: int = 0
+    crossing_at_send: int = 0
+    crossing_own_at_send: int = 0
+    tracker: Any = None
+
+    def send(self, actions: list[VenueAction], t: float) -> None:
+        # Failure #5 check: an ALO that crosses the book *as the engine saw it* when sending is our bug,
+        # not a latency race. Count it; the scenario tests require zero.
+        market = self.engine.market
+        self.crossing_at_send += book_crossings(actions, market.best_bid, market.best_ask)
+        # Issue 9 item 8: a placement that crosses one of our own orders is the same bug (counted in both).
+        if self.tracker is not None and any(isinstance(a, PlaceOrder | ModifyOrder) for a in actions):
+            own = own_crossings(actions, self.tracker.live(self.coin))
+            self.crossing_own_at_send += own
+            self.crossing_at_send += own
+        self.stats.on_actions(actions, t)
+        self.ex.submit(actions, t)
+        if self.engine.persist_needed:
+            persist_kill(self.engine, self.kill_store)
+
+
+def _setup_backtest(
+    source: MarketSource, cfg: Config, seed: int, duration_s: float | None, latency: Any, queue: str,
+    kill_store: Any | None, load_kill: bool, log: Any | None, engine: Any, exchange: Any,
+) -> tuple[_BacktestRun, Iterator[MarketEvent], float]:
+    """Engine and simulated venue for ``source``, warm-started and synced with the venue's opening snapshot."""
     coin = source.coin
     if source.start_ts is None:
         start_ts, events = peek_start(source.events)
@@ -260,54 +309,43 @@ def run_backtest(
         from hlmm.sim.latency import LatencyModel
 
         exchange = SimExchange(source.registry, latency or LatencyModel(seed=seed), queue=queue, seed=seed)
-    ex = exchange
     if source.warm_mids or source.warm_trades:
         engine.warm_start(mids=source.warm_mids, trades=source.warm_trades)
-    stats = RunStats(coin, start_ts)
-    max_pos_usd = cfg.coin(coin).risk.max_position_usd
-    crossing_at_send = 0
-    crossing_own_at_send = 0
+    run = _BacktestRun(coin=coin, engine=engine, ex=exchange, stats=RunStats(coin, start_ts), kill_store=kill_store,
+                       start_ts=start_ts, seed=seed, description=source.description,
+                       max_pos_usd=cfg.coin(coin).risk.max_position_usd, now=start_ts,
+                       tracker=getattr(engine, "tracker", None))  # a test double may have no tracker
+    run.send(engine.sync(exchange.snapshot(coin, start_ts)), start_ts)
+    return run, events, end_limit
 
-    market = engine.market
-    ex_on_market, ex_next, ex_advance, ex_pop, ex_submit = (
-        ex.on_market, ex.next_time, ex.advance_to, ex.pop_events, ex.submit,
-    )
+
+def _replay(
+    run: _BacktestRun, events: Iterator[MarketEvent], end_limit: float, timer_interval_s: float,
+    on_timer: Callable[[float, Any, Any], None] | None, bar: _Progress,
+) -> None:
+    """The event loop: every market event reaches the exchange at its exchange time and the engine at its local
+    time; venue events and timer ticks interleave in clock order on one simulated clock."""
+    coin, engine, ex, stats = run.coin, run.engine, run.ex, run.stats
+    kill_store, start_ts = run.kill_store, run.start_ts
+    send = run.send
+    ex_on_market, ex_next, ex_advance, ex_pop = ex.on_market, ex.next_time, ex.advance_to, ex.pop_events
     eng_market, eng_venue = engine.on_market, engine.on_venue
-    stats_venue, stats_actions = stats.on_venue, stats.on_actions
+    stats_venue = stats.on_venue
     mid_ts, mid_px = stats.mid_ts, stats.mid_px
-
-    tracker = getattr(engine, "tracker", None)  # a test double may have none
-
-    def send(actions: list[VenueAction], t: float) -> None:
-        nonlocal crossing_at_send, crossing_own_at_send
-        # Failure #5 check: an ALO that crosses the book *as the engine saw it* when sending is our bug,
-        # not a latency race. Count it; the scenario tests require zero.
-        crossing_at_send += book_crossings(actions, market.best_bid, market.best_ask)
-        # Issue 9 item 8: a placement that crosses one of our own orders is the same bug (counted in both).
-        if tracker is not None and any(isinstance(a, PlaceOrder | ModifyOrder) for a in actions):
-            own = own_crossings(actions, tracker.live(coin))
-            crossing_own_at_send += own
-            crossing_at_send += own
-        stats_actions(actions, t)
-        ex_submit(actions, t)
-        if engine.persist_needed:
-            persist_kill(engine, kill_store)
 
     INF = math.inf
     to_eng: deque[MarketEvent] = deque()  # events the exchange has seen, waiting for their local ts
     next_timer = start_ts + timer_interval_s
-    now = start_ts
+    now = run.now
     n_events = 0
     last_mid = math.nan
     mid_seen = -INF
 
-    send(engine.sync(ex.snapshot(coin, start_ts)), start_ts)
     tn = ex_next()
     if tn is None:
         tn = INF
 
-    bar = _Progress(progress, duration_s, source.description)
-    wall0 = time.perf_counter()
+    run.wall0 = time.perf_counter()
     final = False
     try:
         while True:
@@ -397,41 +435,46 @@ def run_backtest(
     finally:
         bar.close()
     stats.mid_last_seen = mid_seen
+    run.now = now
+    run.n_events = n_events
 
+
+def _finish_backtest(run: _BacktestRun) -> BacktestResult:
+    """Shutdown: cancel what rests, let the venue answer (bounded simulated time), then the summary."""
+    coin, engine, ex, stats, now = run.coin, run.engine, run.ex, run.stats, run.now
     end_ts = now
-    # Shutdown: cancel what rests, then let the venue answer (bounded simulated time).
-    send(engine.shutdown(end_ts), end_ts)
+    run.send(engine.shutdown(end_ts), end_ts)
     deadline = end_ts + DRAIN_S
     while True:
-        tn = ex_next()
+        tn = ex.next_time()
         if tn is None or tn > deadline:
             break
         tn = max(tn, now)
         now = tn
-        ex_advance(tn)
-        for vev in ex_pop(tn):
-            stats_venue(vev)
-            acts = eng_venue(vev)
+        ex.advance_to(tn)
+        for vev in ex.pop_events(tn):
+            stats.on_venue(vev)
+            acts = engine.on_venue(vev)
             if acts:
-                send(acts, tn)
-    persist_kill(engine, kill_store)
-    wall = time.perf_counter() - wall0
-    stats.n_events = n_events
+                run.send(acts, tn)
+    persist_kill(engine, run.kill_store)
+    wall = time.perf_counter() - run.wall0
+    stats.n_events = run.n_events
     snap = ex.snapshot(coin, now)
     summary = build_summary(
         stats,
         end_ts=end_ts,
-        max_position_usd=max_pos_usd,
+        max_position_usd=run.max_pos_usd,
         portfolio=engine.portfolio,
         kill=kill_reason(engine),
         wall_s=wall,
         mode="backtest",
         venue_position=snap.position,
         extra={
-            "source": source.description,
-            "seed": seed,
-            "crossing_at_send": crossing_at_send,
-            "crossing_own_at_send": crossing_own_at_send,
+            "source": run.description,
+            "seed": run.seed,
+            "crossing_at_send": run.crossing_at_send,
+            "crossing_own_at_send": run.crossing_own_at_send,
             "resting_after_shutdown": len(ex.open_orders(coin)),
         },
     )
