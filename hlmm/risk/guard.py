@@ -41,6 +41,7 @@ from hlmm.strategy.ladder import (
     _valid_px,
     _valid_sz,
     apply_bbo_guard,
+    side_room_lots,
 )
 from hlmm.strategy.types import DesiredLadder, Quote
 
@@ -92,14 +93,7 @@ class OrderGuard:
         eff_lots = round(eff * m.scale)
         frac_lots = math.floor(self.frac * eff_lots)
         pos_floor, pos_ceil = _position_lots(inst, ctx.position)
-        room_bid, room_ask = eff_lots - pos_ceil, eff_lots + pos_floor
-        if ctx.reduce_only:
-            if pos_floor > 0:
-                room_bid, room_ask = 0, min(room_ask, pos_floor)
-            elif pos_ceil < 0:
-                room_bid, room_ask = min(room_bid, -pos_ceil), 0
-            else:
-                room_bid = room_ask = 0
+        room_bid, room_ask = side_room_lots(eff_lots, pos_floor, pos_ceil, ctx.reduce_only)
         dropped: list[str] = []
         notes: list[str] = []
         bids = self._side(True, lad.bids, room_bid, eff_lots, frac_lots, bb, ba, ctx.reduce_only, dropped, notes)

@@ -483,6 +483,19 @@ def _finite(name: str, x: float, positive: bool = False) -> float:
 
 # Last GLFT inputs -> output (LadderCache.glft_last): sigma/A/kappa change about once a second while cycles run
 # several times a second.
+def side_room_lots(eff_lots: int, pos_floor: int, pos_ceil: int, reduce_only: bool) -> tuple[int, int]:
+    """(bid room, ask room) in lots: max position minus the position; in reduce-only mode only the reducing side,
+    and no more than the position. Shared by the GLFT ladder and the OrderGuard so both cut the same way."""
+    room_bid, room_ask = eff_lots - pos_ceil, eff_lots + pos_floor
+    if reduce_only:
+        if pos_floor > 0:
+            return 0, min(room_ask, pos_floor)
+        if pos_ceil < 0:
+            return min(room_bid, -pos_ceil), 0
+        return 0, 0
+    return room_bid, room_ask
+
+
 def _glft(gamma: float, delta: float, sigma: float, a: float, kappa: float, _GLFT_LAST: list[object]) -> GlftQuote:
     key = (gamma, delta, sigma, a, kappa)
     if _GLFT_LAST[0] == key:
@@ -601,16 +614,9 @@ def compute_ladder(
     if eff_lots <= 0:
         return _empty(inst, ts, fair, f"no quotes: max position {max_position_usd:g} USD is below one lot; {summary}")
 
-    room_bid = eff_lots - pos_ceil
-    room_ask = eff_lots + pos_floor
+    room_bid, room_ask = side_room_lots(eff_lots, pos_floor, pos_ceil, reduce_only)
     side_note = []
     if reduce_only:
-        if pos_floor > 0:
-            room_bid, room_ask = 0, min(room_ask, pos_floor)
-        elif pos_ceil < 0:
-            room_bid, room_ask = min(room_bid, -pos_ceil), 0
-        else:
-            room_bid = room_ask = 0
         side_note.append("reduce_only: only the reducing side, total <= |position|")
     if room_bid <= 0 and not reduce_only:
         side_note.append("at max long: bids off")

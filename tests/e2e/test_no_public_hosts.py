@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,17 +17,9 @@ import pytest
 from tests import netguard
 
 from .harness import COIN, KEY, MAX_POS_USD, Monitor, make_server
+from .test_guardian import _wait
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-
-
-def _wait(cond, timeout_s: float, step_s: float = 0.1) -> bool:
-    end = time.time() + timeout_s
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(step_s)
-    return bool(cond())
 
 
 def _guarded_env(log: Path) -> dict[str, str]:
