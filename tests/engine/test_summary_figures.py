@@ -17,10 +17,10 @@ def _fill(ts: float, is_buy: bool, px: float, sz: float, tid: int, fee: float, m
     return Fill(ts, "X", "0x" + "0" * 32, tid, tid, is_buy, px, sz, fee, maker, 0.0)
 
 
-def _zigzag(n: int) -> RunStats:
+def _zigzag(n: int, max_points: int | None = None) -> RunStats:
     """Long 1 (bought at 100, no fee) from t = 0, and a mid at every 60 s grid point moving +2, -1, +2, -1, ...:
     the PnL (cash + position x mid = mid - 100) changes by exactly those amounts over the n intervals."""
-    s = RunStats("X", 0.0)
+    s = RunStats("X", 0.0, max_points=max_points)
     s.on_venue(_fill(0.0, True, 100.0, 1.0, 1, fee=0.0))
     px = 100.0
     for k in range(n + 1):
@@ -29,8 +29,9 @@ def _zigzag(n: int) -> RunStats:
     return s
 
 
-def test_sharpe_and_its_standard_error_by_hand() -> None:
-    out = build_summary(_zigzag(120), end_ts=120 * 60.0, max_position_usd=1000.0)
+@pytest.mark.parametrize("max_points", [None, 4000])  # backtest, and live/paper's bounded (running-ledger) series
+def test_sharpe_and_its_standard_error_by_hand(max_points: int | None) -> None:
+    out = build_summary(_zigzag(120, max_points), end_ts=120 * 60.0, max_position_usd=1000.0)
     # 120 changes, 60 of +2 and 60 of -1: mean 0.5; deviations +-1.5, so var (ddof 1) = 120 * 2.25 / 119 = 270/119
     # SR per interval = 0.5 / sqrt(270/119) = 0.331942; SR^2 = 0.25 * 119/270 = 0.110185
     # SE per interval = sqrt((1 + 0.110185/2) / 120) = sqrt(1.055093 / 120) = 0.093768
@@ -114,3 +115,16 @@ def test_markouts_without_fills_are_null() -> None:
     out = build_summary(s, end_ts=100.0, max_position_usd=1000.0)
     for k in ("markout_1s", "markout_1s_net", "markout_10s_net", "markout_60s_net", "fee_bps_per_fill"):
         assert out[k] is None, k
+
+
+def test_a_backtest_of_over_100_minutes_reports_sharpe_with_its_se() -> None:
+    from hlmm.config import load_config
+    from hlmm.engine.runner import run_backtest, synthetic_source
+
+    out = run_backtest(synthetic_source("hype_quiet", duration_s=6060.0, seed=1), load_config(None), seed=1,
+                       duration_s=6060.0).summary  # fmt: skip
+    n = out["sharpe_n_intervals"]
+    assert n >= 100 and out["sharpe"] is not None and math.isfinite(out["sharpe"])
+    sr = out["sharpe"] / ANN  # per interval
+    assert out["sharpe_se"] == pytest.approx(math.sqrt((1 + sr * sr / 2) / n) * ANN, rel=1e-12)
+    assert " ± " in format_summary(out)
