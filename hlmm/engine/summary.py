@@ -27,7 +27,10 @@ from hlmm.venue.base import (
 )
 
 SHARPE_INTERVAL_S = 60.0
-SHARPE_MIN_INTERVALS = 30
+# Below ~100 return intervals the sample Sharpe is noise (its standard error is >= 0.1 per interval, i.e. >= 72
+# annualised at 60 s), so it is reported as null rather than as a figure. The interval stays fixed and stated: a
+# shorter one for short runs would only trade the sample size for autocorrelated, microstructure-dominated returns.
+SHARPE_MIN_INTERVALS = 100
 SECONDS_PER_YEAR = 365.0 * 86400.0  # crypto trades every day
 MARKOUT_HORIZONS_S = (1.0, 10.0, 60.0)
 BALANCE_TOLERANCE_USD = 0.005  # "to the cent"
@@ -298,48 +301,69 @@ def _max_drawdown(pnl: np.ndarray, start: float | None = 0.0) -> float:
     return float(max(0.0, np.max(peak - pnl)))
 
 
-def _sharpe(mts: np.ndarray, pnl: np.ndarray, start: float, end: float, interval: float) -> tuple[float | None, int]:
+def _sharpe(
+    mts: np.ndarray, pnl: np.ndarray, start: float, end: float, interval: float
+) -> tuple[float | None, float | None, int]:
+    """(annualised Sharpe, its standard error, number of return intervals) of PnL changes over fixed intervals.
+
+    SR = mean/std (ddof 1) of the per-interval PnL changes; SE(SR) = sqrt((1 + SR^2 / 2) / n) (Lo 2002, Mertens
+    2002, iid returns: the delta-method variance of the sample Sharpe). Both are annualised by the same factor
+    sqrt(seconds per year / interval). (None, None, n) with fewer than SHARPE_MIN_INTERVALS intervals or no
+    variance (e.g. no fills: the PnL never moves)."""
     n = int((end - start) // interval)
     if n < SHARPE_MIN_INTERVALS or mts.size == 0:
-        return None, max(n, 0)
+        return None, None, max(n, 0)
     grid = start + interval * np.arange(n + 1)
     idx = np.searchsorted(mts, grid, side="right") - 1
     vals = np.where(idx >= 0, pnl[np.clip(idx, 0, None)], 0.0)
     d = np.diff(vals)
     sd = float(np.std(d, ddof=1))
     if not math.isfinite(sd) or sd <= 1e-12:
-        return None, n
-    return float(np.mean(d) / sd * math.sqrt(SECONDS_PER_YEAR / interval)), n
+        return None, None, n
+    sr = float(np.mean(d)) / sd
+    se = math.sqrt((1.0 + 0.5 * sr * sr) / n)
+    ann = math.sqrt(SECONDS_PER_YEAR / interval)
+    return sr * ann, se * ann, n
 
 
 def _markouts(stats: RunStats, horizons: Iterable[float]) -> dict[str, float | None]:
-    """Average signed markout per fill in bps of the fill price: buy (mid(t+h) - p)/p, sell (p - mid(t+h))/p.
+    """Average signed markout per fill in bps of the fill price, before fees (``markout_<h>s``: buy
+    (mid(t+h) - p)/p, sell (p - mid(t+h))/p) and after fees (``markout_<h>s_net``: the same per fill minus that
+    fill's fee in bps of its notional, fee/(p*sz); a maker rebate is a negative fee and raises it), and
+    ``fee_bps_per_fill``, the plain average of fee/(p*sz) over the fills (signed, bps).
 
-    Fills whose horizon runs past the last market observation are left out."""
+    Plain (not size-weighted) averages over fills, like the fee figure beside them, so gross - fee_bps = net
+    when every fill qualifies. Fills whose horizon runs past the last market observation are left out."""
     out: dict[str, float | None] = {}
     mts = np.asarray(stats.mid_ts, dtype=np.float64)
     mpx = np.asarray(stats.mid_px, dtype=np.float64)
     fills = stats.fills
+    n = len(fills)
+    fts0 = np.fromiter((f.ts for f in fills), np.float64, n)
+    px_all = np.fromiter((f.px for f in fills), np.float64, n)
+    sign_all = np.fromiter((1.0 if f.is_buy else -1.0 for f in fills), np.float64, n)
+    fee_bps_all = np.fromiter((f.fee / (f.px * f.sz) * 1e4 if f.px * f.sz > 0 else 0.0 for f in fills),
+                              np.float64, n)  # fmt: skip
+    net: dict[str, float | None] = {}
     for h in horizons:
         key = f"markout_{int(h)}s"
+        out[key] = net[f"{key}_net"] = None
         if not fills or mts.size == 0:
-            out[key] = None
             continue
-        fts = np.fromiter((f.ts for f in fills), np.float64, len(fills)) + h
+        fts = fts0 + h
         ok = fts <= stats.mid_last_seen
         if not ok.any():
-            out[key] = None
             continue
         idx = np.searchsorted(mts, fts[ok], side="right") - 1
         valid = idx >= 0
         if not valid.any():
-            out[key] = None
             continue
-        sel = [f for f, k in zip(fills, ok, strict=True) if k]
-        px = np.fromiter((f.px for f in sel), np.float64, len(sel))[valid]
-        sign = np.fromiter((1.0 if f.is_buy else -1.0 for f in sel), np.float64, len(sel))[valid]
-        fut = mpx[idx[valid]]
-        out[key] = float(np.mean(sign * (fut - px) / px * 1e4))
+        px = px_all[ok][valid]
+        gross = sign_all[ok][valid] * (mpx[idx[valid]] - px) / px * 1e4
+        out[key] = float(np.mean(gross))
+        net[f"{key}_net"] = float(np.mean(gross - fee_bps_all[ok][valid]))
+    out.update(net)
+    out["fee_bps_per_fill"] = float(np.mean(fee_bps_all)) if n else None
     return out
 
 
@@ -378,7 +402,7 @@ def build_summary(
 
     mts, pnl = _pnl_series(stats)
     duration = max(0.0, end_ts - stats.start_ts)
-    sharpe, n_int = _sharpe(mts, pnl, stats.start_ts, end_ts, SHARPE_INTERVAL_S)
+    sharpe, sharpe_se, n_int = _sharpe(mts, pnl, stats.start_ts, end_ts, SHARPE_INTERVAL_S)
 
     pos = stats.opening.position if stats.opening is not None else 0.0
     max_abs = abs(pos)
@@ -415,6 +439,7 @@ def build_summary(
         "max_position_limit": max_position_usd,
         "max_drawdown": _max_drawdown(pnl, None if stats.opening is not None else 0.0),
         "sharpe": sharpe,
+        "sharpe_se": sharpe_se,
         "sharpe_interval_s": SHARPE_INTERVAL_S,
         "sharpe_n_intervals": n_int,
         **_markouts(stats, MARKOUT_HORIZONS_S),
@@ -478,10 +503,14 @@ SUMMARY_ROWS = (
     ("max order (USD)", "max_order_usd"),
     ("max position limit (USD)", "max_position_limit"),
     ("max drawdown (USD)", "max_drawdown"),
-    ("Sharpe (annualised, 60 s)", "sharpe"),
-    ("markout 1 s (bps)", "markout_1s"),
-    ("markout 10 s (bps)", "markout_10s"),
-    ("markout 60 s (bps)", "markout_60s"),
+    ("Sharpe (annualised) ± SE", "sharpe"),  # rendered by sharpe_text
+    ("markout 1 s gross (bps)", "markout_1s"),
+    ("markout 1 s net (bps)", "markout_1s_net"),
+    ("markout 10 s gross (bps)", "markout_10s"),
+    ("markout 10 s net (bps)", "markout_10s_net"),
+    ("markout 60 s gross (bps)", "markout_60s"),
+    ("markout 60 s net (bps)", "markout_60s_net"),
+    ("fee per fill (bps, signed)", "fee_bps_per_fill"),
     ("time to first quote (s)", "time_to_first_quote_s"),
     ("quote uptime, both sides", "quote_uptime_both_sides"),
     ("rejections", "rejections"),
@@ -492,11 +521,24 @@ SUMMARY_ROWS = (
 )
 
 
+def sharpe_text(s: dict[str, Any]) -> str:
+    """The Sharpe with its standard error and what it was taken over, or why there is none."""
+    v, se, n, iv = s.get("sharpe"), s.get("sharpe_se"), s.get("sharpe_n_intervals"), s.get("sharpe_interval_s")
+    over = f"{n} intervals of {iv:g} s" if n is not None and iv is not None else "?"
+    if v is not None:
+        return f"{_fmt(v)} ± {_fmt(se)} ({over})"
+    if n is None or iv is None:
+        return "-"
+    if n < SHARPE_MIN_INTERVALS:
+        return f"n/a (< {SHARPE_MIN_INTERVALS} intervals of {iv:g} s: {n})"
+    return f"n/a (PnL flat over {over})"
+
+
 def format_summary(s: dict[str, Any]) -> str:
     """Plain-text table of the summary (for terminals and logs)."""
     lines = [f"== {s.get('mode', 'run')} summary: {s.get('coin', '')} =="]
     for label, key in SUMMARY_ROWS:
-        lines.append(f"{label:<28} {_fmt(s.get(key))}")
+        lines.append(f"{label:<28} {sharpe_text(s) if key == 'sharpe' else _fmt(s.get(key))}")
     chk = s.get("pnl_check", {})
     lines.append(
         f"{'PnL check':<28} cash {_fmt(chk.get('cash'))} + position x mark -> "

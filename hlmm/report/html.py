@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from hlmm.engine.summary import sharpe_text
+
 RESULT_FORMAT = "hlmm-result"
 RESULT_FORMAT_VERSION = 1
 MARKOUT_HORIZONS_S = (0.0, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 45.0, 60.0)
@@ -145,9 +147,12 @@ def _f(x: Any) -> float:
 
 
 def markout_curve(fills: Sequence[Sequence[Any]], mids: Sequence[Sequence[Any]],
-                  horizons: Sequence[float] = MARKOUT_HORIZONS_S) -> list[tuple[float, float, int]]:  # fmt: skip
+                  horizons: Sequence[float] = MARKOUT_HORIZONS_S, *,
+                  net: bool = False) -> list[tuple[float, float, int]]:  # fmt: skip
     """(horizon s, mean signed markout in bps, n fills) - buy at p: (mid(t+h) - p) / p; sell: (p - mid(t+h)) / p.
-    mid(t) is the last sampled mid at or before t; fills with no mid at t+h (end of data) are left out."""
+    mid(t) is the last sampled mid at or before t; fills with no mid at t+h (end of data) are left out.
+    ``net``: after fees, each fill's fee in bps of its notional (fee / (p * sz), a rebate is negative) subtracted,
+    as the summary's ``markout_<h>s_net``."""
     mts = [_f(m[0]) for m in mids]
     mpx = [_f(m[1]) for m in mids]
     out = []
@@ -163,6 +168,9 @@ def markout_curve(fills: Sequence[Sequence[Any]], mids: Sequence[Sequence[Any]],
                 continue
             m = mpx[i]
             acc += ((m - px) if is_buy else (px - m)) / px * 1e4
+            if net:
+                notional = px * _f(f[3])
+                acc -= _f(f[4]) / notional * 1e4 if notional > 0 else 0.0
             n += 1
         out.append((h, acc / n if n else math.nan, n))
     return out
@@ -424,7 +432,9 @@ pre{background:#f6f6f6;padding:10px;overflow:auto;font-size:12px;max-height:520p
 _CARDS = (
     ("pnl_total", "PnL total (USD)"), ("fees", "fees (USD)"), ("max_drawdown", "max drawdown (USD)"),
     ("n_fills", "fills"), ("max_abs_position", "max |position|"), ("time_to_first_quote_s", "first quote (s)"),
-    ("quote_uptime_both_sides", "two-sided uptime"), ("markout_10s", "markout 10 s"), ("kill", "kill"),
+    ("quote_uptime_both_sides", "two-sided uptime"), ("markout_10s", "markout 10 s gross (bps)"),
+    ("markout_10s_net", "markout 10 s net of fees (bps)"), ("fee_bps_per_fill", "fee per fill (bps)"),
+    ("sharpe", "Sharpe (annualised) ± SE"), ("kill", "kill"),
 )  # fmt: skip
 
 
@@ -488,11 +498,16 @@ def build_charts(series_doc: dict[str, Any]) -> list[tuple[str, str]]:
     out.append(("Drawdown", c.svg()))
 
     curve = markout_curve(fills, mids)
-    c = Chart("Markout curve: mean signed markout per fill vs horizon (bps; > 0 = fills were good)", "bps",
-              zero_line=True, height=200)  # fmt: skip
-    c.add(Line("all fills", [h for h, _, _ in curve], [m for _, m, _ in curve], PALETTE[4], width=2))
+    curve_net = markout_curve(fills, mids, net=True)
+    c = Chart("Markout curve: mean signed markout per fill vs horizon, before and after fees (bps; > 0 = good)",
+              "bps", zero_line=True, height=200)  # fmt: skip
+    c.add(Line("gross", [h for h, _, _ in curve], [m for _, m, _ in curve], PALETTE[4], width=2))
     c.add(Marks("horizon", [h for h, _, _ in curve], [m for _, m, _ in curve], PALETTE[4],
-                tips=[f"{h:g} s: {_fmt(m)} bps over {n} fills" for h, m, n in curve]))  # fmt: skip
+                tips=[f"{h:g} s: {_fmt(m)} bps gross over {n} fills" for h, m, n in curve]))  # fmt: skip
+    c.add(Line("net of fees", [h for h, _, _ in curve_net], [m for _, m, _ in curve_net], PALETTE[1], width=2,
+               dash="4 3"))  # fmt: skip
+    c.add(Marks("horizon, net", [h for h, _, _ in curve_net], [m for _, m, _ in curve_net], PALETTE[1],
+                tips=[f"{h:g} s: {_fmt(m)} bps net of fees over {n} fills" for h, m, n in curve_net]))  # fmt: skip
     out.append(("Markouts (x axis: horizon)", c.svg()))
 
     qt = _col(quotes, 0)
@@ -540,7 +555,8 @@ def render_html(summary: dict[str, Any], series_doc: dict[str, Any], title: str 
             cls = "good" if v >= 0 else "bad"
         if key == "kill" and v:
             cls = "bad"
-        cards.append(f'<div class="card"><b class="{cls}">{_num(v)}</b><span>{html.escape(label)}</span></div>')
+        shown = html.escape(sharpe_text(summary)) if key == "sharpe" else _num(v)
+        cards.append(f'<div class="card"><b class="{cls}">{shown}</b><span>{html.escape(label)}</span></div>')
     sub = " · ".join(f"{label}{_num(summary[k])}" for k, label in (("source", ""), ("duration_s", "simulated s: "),
                      ("n_events", "events: ")) if k in summary)  # fmt: skip
     parts = [
@@ -552,8 +568,9 @@ def render_html(summary: dict[str, Any], series_doc: dict[str, Any], title: str 
         if section:
             parts.append(f"<h2>{html.escape(section)}</h2>")
         parts.append(svg)
-    rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{_num(v)}</td></tr>" for k, v in summary.items()
-                   if not isinstance(v, (dict, list)))  # fmt: skip
+    rows = "".join(f"<tr><td>{html.escape(str(k))}</td>"
+                   f"<td>{html.escape(sharpe_text(summary)) if k == 'sharpe' else _num(v)}</td></tr>"
+                   for k, v in summary.items() if not isinstance(v, (dict, list)))  # fmt: skip
     parts.append(f"<h2>Summary</h2><table class='kv'>{rows}</table>")
     parts.append("<h2>Summary JSON</h2><pre>" + html.escape(_json(summary).decode()) + "</pre>")
     parts.append("<p class='sub'>Fields: docs/results.md. Times on the x axes are seconds from the run start.</p>")

@@ -124,7 +124,7 @@ def test_drawdown_and_sharpe() -> None:
         s.on_mid(float(i), p)
     out = build_summary(s, end_ts=4.0, max_position_usd=1000.0)
     assert out["max_drawdown"] == pytest.approx(15.0)
-    assert out["sharpe"] is None  # fewer than 30 intervals
+    assert out["sharpe"] is None and out["sharpe_se"] is None  # fewer than 100 intervals
     s2 = _stats_with_path()
     s2.on_venue(_fill(0.5, True, 100.0, 1.0, 1, fee=0.0))
     out2 = build_summary(s2, end_ts=3600.0, max_position_usd=1000.0)

@@ -83,6 +83,30 @@ def test_markout_curve_by_hand() -> None:
     assert math.isnan(only_buy[2][1]) and only_buy[2][2] == 0  # past the end of data: left out
 
 
+def test_markout_curve_net_of_fees_by_hand() -> None:
+    mids = [[0.0, 100.0], [1.0, 101.0], [2.0, 99.0]]
+    # buy 1 @ 100 with a 0.02 USD rebate (-2 bp of 100 USD); sell 2 @ 100 paying 0.1 USD (+5 bp of 200 USD)
+    fills = [[0.0, True, 100.0, 1.0, -0.02, True, 100.0], [0.0, False, 100.0, 2.0, 0.1, False, 100.0]]
+    gross = markout_curve(fills, mids, horizons=(1.0,))
+    net = markout_curve(fills, mids, horizons=(1.0,), net=True)
+    assert gross[0][1] == pytest.approx(0.0)  # (+100 - 100) / 2
+    assert net[0][1] == pytest.approx(-1.5) and net[0][2] == 2  # ((100 + 2) + (-100 - 5)) / 2 = -3/2
+
+
+def test_report_shows_sharpe_reason_and_net_markouts() -> None:
+    doc = {"format": "hlmm-result", "format_version": 1, "coin": "X", "start_ts": 0.0,
+           "series": {"quotes": [], "fills": [], "mids": [], "pnl": [], "position": [], "resting": []}}  # fmt: skip
+    summary = {"coin": "X", "sharpe": None, "sharpe_se": None, "sharpe_interval_s": 60.0, "sharpe_n_intervals": 9,
+               "markout_10s": 0.5, "markout_10s_net": -1.0, "fee_bps_per_fill": 1.5}  # fmt: skip
+    text = render_html(summary, doc)
+    assert "n/a (&lt; 100 intervals of 60 s: 9)" in text
+    assert "<b class=\"\">-1</b><span>markout 10 s net of fees (bps)</span>" in text
+    assert "<b class=\"\">1.5</b><span>fee per fill (bps)</span>" in text
+    assert "<td>markout_10s_net</td><td>-1</td>" in text
+    summary |= {"sharpe": 3.0, "sharpe_se": 1.25, "sharpe_n_intervals": 150}
+    assert "3.0000 ± 1.2500 (150 intervals of 60 s)" in render_html(summary, doc)
+
+
 def test_drawdown_ticks_decimate() -> None:
     assert drawdown([0.0, 2.0, 1.0, 3.0, 0.5]) == [0.0, 0.0, 1.0, 0.0, 2.5]
     assert nice_ticks(0.0, 1.0, 5) == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
