@@ -28,7 +28,7 @@ import sys
 import threading
 from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import structlog
 
@@ -362,6 +362,19 @@ def configure_logging(
 def get_logger(**bind: Any) -> Any:
     """A bound structlog logger under the ``hlmm`` stdlib logger (configure first)."""
     return structlog.get_logger(_LOGGER_NAME).bind(**bind)
+
+
+class EventLog(Protocol):
+    """What the engine, runners and venues need of a logger: one structured event with key/value fields per call
+    (a bound structlog logger, :class:`NullLogger`, or a test's recorder)."""
+
+    def debug(self, event: str, /, **kw: Any) -> Any: ...
+
+    def info(self, event: str, /, **kw: Any) -> Any: ...
+
+    def warning(self, event: str, /, **kw: Any) -> Any: ...
+
+    def error(self, event: str, /, **kw: Any) -> Any: ...
 
 
 class NullLogger:

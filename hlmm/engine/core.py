@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from hlmm.config import CoinConfig
 from hlmm.engine.portfolio import Portfolio
 from hlmm.engine.recent import LIVE_FILL_KEYS
-from hlmm.engine.reconcile import ReconcilePlan, reconcile
+from hlmm.engine.reconcile import ReconcilePlan, book_crossings, own_crossings, reconcile
 from hlmm.engine.recorder import LIVE_SERIES_MAX, EngineRecorder
 from hlmm.engine.requote import RequotePolicy
 from hlmm.engine.tracker import LIVE_KEEP_TERMINAL, OrderTracker, TrackedOrder, TrackerError
@@ -210,6 +210,15 @@ class EngineCore:
         """Kill state changed since the last ``mark_persisted()`` (kills/resets/day changes at once; peak and
         day-start PnL updates at most every PERSIST_THROTTLE_S of engine time)."""
         return self._persist_needed
+
+    def crossings_at_send(self, actions: Sequence[VenueAction]) -> tuple[int, int]:
+        """ALO placements / modify legs of ``actions`` that cross the book as the engine sees it, and those that
+        cross one of our own orders (the tracker already holds this batch). The runners count both: they must stay
+        0 (the OrderGuard and reconcile rule 5 make them so)."""
+        if not any(isinstance(a, PlaceOrder | ModifyOrder) for a in actions):
+            return 0, 0
+        return (book_crossings(actions, self.market.best_bid, self.market.best_ask),
+                own_crossings(actions, self.tracker.live(self.coin)))
 
     def mark_persisted(self) -> None:
         self.kill_switch.mark_saved()

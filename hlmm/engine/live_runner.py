@@ -24,16 +24,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from hlmm.config import Config
 from hlmm.engine.runner import MetricsHook, RunnerError, kill_reason, start_metrics
 from hlmm.engine.session import Item, NullLog, run_session
 from hlmm.engine.summary import LIVE_STATS_MAX, RunStats, SummaryError, build_summary
+from hlmm.logsetup import EventLog
 from hlmm.market.instrument import InstrumentRegistry
 from hlmm.market.parse import MARKET_CHANNELS, ParseError, parse_ws_message
 from hlmm.risk.guard import min_order_note
+from hlmm.risk.store import KillStateStore
+from hlmm.venue.base import UserStreamVenue, Venue
 from hlmm.venue.hyperliquid.validate import BadInputCounter
+
+if TYPE_CHECKING:
+    from hlmm.engine.core import EngineCore
 
 Network = Literal["mainnet", "testnet", "local"]
 Mode = Literal["live", "paper"]
@@ -162,6 +168,7 @@ async def run_live(
     ``journal_dir``: where the live fill journal lives (default: the kill store's directory; none without either).
     ``guardian`` (live only; ``hlmm run`` sets it): a separate guardian process (:mod:`hlmm.guardian`) cancels
     everything if this process dies or is silent for ``run.guardian_timeout_s``; ``guardian_log``: its log file."""
+    # EngineCore is looked up at call time: the e2e harness observes the engine by patching the class.
     from hlmm.engine.core import EngineCore
     from hlmm.venue.binance import BinanceFeed, resolve_binance_symbol
     from hlmm.venue.hyperliquid.meta import MetaError, resolve_registry
@@ -182,7 +189,10 @@ async def run_live(
     exchange = None
     ws: Any = None
     feed: Any = None
-    venue: Any = None
+    venue: Venue | None = None
+    # The live adapter, which takes the user channels (orderUpdates, userFills, userEvents) of the one websocket;
+    # None in paper (the simulator makes its own order events).
+    user_stream: UserStreamVenue | None = None
     metrics: MetricsHook | None = None
     journal: Any = None
     guard: Any = None
@@ -248,8 +258,8 @@ async def run_live(
                     q.put_nowait(("m", ev))
             elif channel == "error":
                 logger.error("ws_error_channel", data=str(data)[:300])
-            elif venue is not None and hasattr(venue, "on_ws_message"):
-                venue.on_ws_message(ts, channel, data)
+            elif user_stream is not None:
+                user_stream.on_ws_message(ts, channel, data)
 
         ws_seen_up = False
 
@@ -260,8 +270,8 @@ async def run_live(
                 if ws_seen_up and metrics is not None:
                     metrics.ws_reconnect("hl")
                 ws_seen_up = True
-            if venue is not None and hasattr(venue, "on_ws_status"):
-                venue.on_ws_status(ts, connected, detail)
+            if user_stream is not None:
+                user_stream.on_ws_status(ts, connected, detail)
 
         ws = WsClient(ws_url, on_ws, on_status, clock=clock, log=log)
         for sub in ({"type": "l2Book", "coin": coin}, {"type": "trades", "coin": coin},
@@ -274,9 +284,9 @@ async def run_live(
 
             exchange = ExchangeClient(rest_url, wallet, NonceManager(), is_mainnet, cfg.account.vault_address)
             account = cfg.account.vault_address or wallet.account_address
-            venue = HyperliquidVenue(info, exchange, reg, account=account, coins=[coin], ws=ws,
-                                     dead_man_s=cfg.run.dead_man_s, batch_interval_s=cfg.run.batch_interval_s,
-                                     clock=clock, log=log)
+            venue = user_stream = HyperliquidVenue(
+                info, exchange, reg, account=account, coins=[coin], ws=ws, dead_man_s=cfg.run.dead_man_s,
+                batch_interval_s=cfg.run.batch_interval_s, clock=clock, log=log)
             if guardian:
                 guard = await _start_guardian(cfg, coin, inst.asset, wallet, exchange, account, rest_url,
                                               is_mainnet, engine, logger, out, stop, guardian_log)
@@ -337,11 +347,11 @@ async def _start_guardian(cfg: Config, coin: str, asset: int, wallet: Any, excha
 
 
 async def _loop(
-    engine: Any, venue: Any, stats: RunStats, q: asyncio.Queue[Item], stop: asyncio.Event, cfg: Config,
-    coin: str, mode: str, duration_s: float, kill_store: Any, log: Any, install_signals: bool,
+    engine: EngineCore, venue: Venue, stats: RunStats, q: asyncio.Queue[Item], stop: asyncio.Event, cfg: Config,
+    coin: str, mode: str, duration_s: float, kill_store: KillStateStore | None, log: EventLog, install_signals: bool,
     timer_interval_s: float, clock: Callable[[], float], out: Callable[[str], None],
     metrics: MetricsHook | None = None,
-    bad_market: Any = None,
+    bad_market: BadInputCounter | None = None,
     restored: Any = None,
 ) -> LiveResult:
     end_ts = stats.start_ts + duration_s
@@ -377,14 +387,10 @@ async def _loop(
                       resting_after_shutdown=end.resting_after_shutdown)
 
 
-def _venue_stats(venue: Any, bad_market: Any = None) -> dict[str, Any]:
-    st = getattr(venue, "stats", None)
-    out = dict(st) if isinstance(st, dict) else {}
+def _venue_stats(venue: Venue, bad_market: BadInputCounter | None = None) -> dict[str, Any]:
+    out = dict(venue.diagnostics())
     if bad_market is not None and bad_market.counts:
         out["bad_market"] = dict(bad_market.counts)
-    health = getattr(venue, "health", None)
-    if isinstance(health, str):
-        out["health"] = health
     return out
 
 

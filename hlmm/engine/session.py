@@ -25,13 +25,15 @@ import signal
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
-from hlmm.engine.reconcile import book_crossings, own_crossings
 from hlmm.engine.runner import MetricsHook, count_resting, persist_kill
 from hlmm.engine.summary import RunStats
+from hlmm.logsetup import EventLog, NullLogger
 from hlmm.market.events import Bbo, BookSnapshot, MarketEvent, RefQuote
-from hlmm.venue.base import ModifyOrder, PlaceOrder
+from hlmm.risk.kill_switch import KillSwitch
+from hlmm.risk.store import KillStateStore
+from hlmm.venue.base import AccountSnapshot, MarketFedVenue, Venue, VenueAction, VenueEvent
 from hlmm.venue.supervise import Backoff, TaskState, supervised
 
 Item = tuple[str, Any]
@@ -47,7 +49,7 @@ class SessionEnd:
     stopped_by: str  # "duration" (end_ts reached or the source ended) or "signal" (the stop event)
     t_stop: float  # clock() when the loop ended, before the shutdown
     wall_s: float  # wall seconds from the session start to the venue closed
-    snapshot: Any | None  # the venue's final AccountSnapshot (None when it failed; logged)
+    snapshot: AccountSnapshot | None  # the venue's final AccountSnapshot (None when it failed; logged)
     crossing_at_send: int = 0  # ALO placements/modify legs that crossed the book or our own orders when sent
     crossing_own_at_send: int = 0  # of which crossed one of our own orders (issue 9 item 8)
 
@@ -56,16 +58,35 @@ class SessionEnd:
         return len(self.snapshot.open_orders) if self.snapshot is not None else None
 
 
-class NullLog:
-    def _noop(self, event: str, **kw: Any) -> None:
-        return None
+class SessionEngine(Protocol):
+    """What the session needs of an engine (``EngineCore`` in every mode; tests pass a recording double)."""
 
-    debug = info = warning = error = _noop
+    kill_switch: KillSwitch
+
+    @property
+    def persist_needed(self) -> bool: ...
+
+    def mark_persisted(self) -> None: ...
+
+    def sync(self, snap: AccountSnapshot) -> list[VenueAction]: ...
+
+    def on_market(self, ev: MarketEvent) -> list[VenueAction]: ...
+
+    def on_venue(self, ev: VenueEvent) -> list[VenueAction]: ...
+
+    def on_timer(self, ts: float) -> list[VenueAction]: ...
+
+    def shutdown(self, ts: float) -> list[VenueAction]: ...
+
+    def crossings_at_send(self, actions: Sequence[VenueAction]) -> tuple[int, int]: ...
+
+
+NullLog = NullLogger  # drops everything (sessions without a log sink)
 
 
 async def run_session(
-    engine: Any,
-    venue: Any,
+    engine: SessionEngine,
+    venue: Venue,
     stats: RunStats,
     q: asyncio.Queue[Item],
     stop: asyncio.Event,
@@ -79,8 +100,8 @@ async def run_session(
     drain_wall_s: float,
     feed_venue: bool = False,
     clamp_timer: bool = False,
-    kill_store: Any | None = None,
-    log: Any | None = None,
+    kill_store: KillStateStore | None = None,
+    log: EventLog | None = None,
     metrics: MetricsHook | None = None,
     tasks: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     install_signals: bool = False,
@@ -95,7 +116,9 @@ async def run_session(
     nothing is left to wait for at shutdown. ``feed_venue``: every market event also goes to
     ``venue.feed_market`` (a simulated venue). ``tasks``: extra coroutine functions run alongside (a market pump,
     a UI painter), cancelled when the loop ends."""
-    log = log if log is not None else NullLog()
+    log_: EventLog = log if log is not None else NullLogger()
+    if feed_venue and not isinstance(venue, MarketFedVenue):
+        raise TypeError(f"feed_venue needs a venue with feed_market, got {type(venue).__name__}")
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
     if install_signals:
@@ -106,14 +129,12 @@ async def run_session(
 
     crossing = {"book": 0, "own": 0}
 
-    async def send(actions: list[Any], t: float) -> None:
+    async def send(actions: list[VenueAction], t: float) -> None:
         # The same at-send checks as the backtest runner: crossing the book as the engine saw it, or our own
         # orders (the tracker already holds this batch). Both must stay 0.
-        mk, tr = getattr(engine, "market", None), getattr(engine, "tracker", None)
-        if mk is not None and tr is not None and any(isinstance(a, PlaceOrder | ModifyOrder) for a in actions):
-            own = own_crossings(actions, tr.live(coin))
-            crossing["book"] += book_crossings(actions, mk.best_bid, mk.best_ask)
-            crossing["own"] += own
+        book, own = engine.crossings_at_send(actions)
+        crossing["book"] += book
+        crossing["own"] += own
         stats.on_actions(actions, t)
         await venue.submit(actions)
         if engine.persist_needed:
@@ -139,7 +160,7 @@ async def run_session(
     try:
         for fn in (*tasks, ticker, stopper):
             name = getattr(fn, "__name__", "task")
-            running.append(asyncio.create_task(supervised(name, fn, task_failed, TASK_BACKOFF, log=log)))
+            running.append(asyncio.create_task(supervised(name, fn, task_failed, TASK_BACKOFF, log=log_)))
         await send(engine.sync(await venue.snapshot(coin)), clock())
         if on_synced is not None:
             on_synced()
@@ -148,7 +169,7 @@ async def run_session(
             if kind == "m":
                 ev: MarketEvent = item
                 if feed_venue:
-                    venue.feed_market(ev)
+                    cast(MarketFedVenue, venue).feed_market(ev)  # checked at the start
                 stats.n_events += 1
                 t = type(ev)
                 if t is BookSnapshot:
@@ -168,8 +189,7 @@ async def run_session(
                     await send(acts, clock())
             elif kind == "t":
                 now = min(item, end_ts) if clamp_timer else item
-                if hasattr(venue, "heartbeat"):
-                    venue.heartbeat(now)
+                venue.heartbeat(now)
                 acts = engine.on_timer(now)
                 if acts:
                     await send(acts, now)
@@ -177,8 +197,7 @@ async def run_session(
                 nb, na = count_resting(resting())
                 stats.on_resting(now, nb, na)
                 if metrics is not None:
-                    budget = getattr(venue, "budget", None)
-                    metrics.update(engine, now, budget_left=budget.remaining if budget is not None else None)
+                    metrics.update(engine, now, budget_left=venue.budget_left)
                 if now >= end_ts:
                     break
             elif kind == "end":
@@ -192,7 +211,7 @@ async def run_session(
                                        f"{st.last_error}")
     except BaseException as e:  # incl. cancellation: every exit path cancels everything first
         error = e
-        log.error("session_failed", error=f"{type(e).__name__}: {e}"[:500], action="cancel all, then exit")
+        log_.error("session_failed", error=f"{type(e).__name__}: {e}"[:500], action="cancel all, then exit")
     finally:
         for tk in running:
             tk.cancel()
@@ -203,22 +222,23 @@ async def run_session(
 
     t_stop = clock()
     if error is None:
-        snap = await _shutdown(engine, venue, q, coin, clock, drained, drain_wall_s, kill_store, log, send, stats)
+        snap = await _shutdown(engine, venue, q, coin, clock, drained, drain_wall_s, kill_store, log_, send, stats)
         return SessionEnd(stopped_by=stopped_by, t_stop=t_stop, wall_s=time.perf_counter() - wall0, snapshot=snap,
                           crossing_at_send=crossing["book"] + crossing["own"], crossing_own_at_send=crossing["own"])
     # After a failure each step is guarded: the engine may be the broken part, the venue's cancel-all must still go.
     try:
-        await _shutdown(engine, venue, q, coin, clock, drained, drain_wall_s, kill_store, log, send, stats,
+        await _shutdown(engine, venue, q, coin, clock, drained, drain_wall_s, kill_store, log_, send, stats,
                         guarded=True)
     except BaseException as e2:  # the original error is the one to report
-        log.error("shutdown_after_failure_failed", error=f"{type(e2).__name__}: {e2}"[:500])
+        log_.error("shutdown_after_failure_failed", error=f"{type(e2).__name__}: {e2}"[:500])
     raise error
 
 
-async def _shutdown(engine: Any, venue: Any, q: asyncio.Queue[Item], coin: str, clock: Callable[[], float],
-                    drained: Callable[[], bool], drain_wall_s: float, kill_store: Any | None, log: Any,
-                    send: Callable[[list[Any], float], Coroutine[Any, Any, None]], stats: RunStats,
-                    guarded: bool = False) -> Any | None:
+async def _shutdown(engine: SessionEngine, venue: Venue, q: asyncio.Queue[Item], coin: str,
+                    clock: Callable[[], float], drained: Callable[[], bool], drain_wall_s: float,
+                    kill_store: KillStateStore | None, log: EventLog,
+                    send: Callable[[list[VenueAction], float], Coroutine[Any, Any, None]], stats: RunStats,
+                    guarded: bool = False) -> AccountSnapshot | None:
     """The shutdown sequence (module doc). ``guarded`` (after a failure): a step that raises is logged and the next
     step still runs, so the venue's cancel-all, the bounded wait for acks and the kill-state save always happen."""
 
@@ -261,7 +281,7 @@ async def _shutdown(engine: Any, venue: Any, q: asyncio.Queue[Item], coin: str, 
 
             await step("drain", on_venue)
     await step("persist_kill", persist)
-    snap: Any | None = None
+    snap: AccountSnapshot | None = None
     try:
         snap = await venue.snapshot(coin)
     except Exception as e:

@@ -13,6 +13,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import structlog
 
@@ -89,6 +90,16 @@ class SimVenue:
                     task.result()
         if self.error is not None:
             log.error("sim_venue_closed_after_error", error=repr(self.error))
+
+    def heartbeat(self, ts: float) -> None:
+        return None  # nothing to supervise: the simulator runs in the engine's own loop
+
+    @property
+    def budget_left(self) -> int | None:
+        return None  # the simulator has no request budget
+
+    def diagnostics(self) -> dict[str, Any]:
+        return {}
 
     # ---- paper runner hooks ------------------------------------------------
     def feed_market(self, ev: MarketEvent) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 class Tif(StrEnum):
@@ -207,3 +207,32 @@ class Venue(Protocol):
     async def snapshot(self, coin: str) -> AccountSnapshot: ...
 
     async def close(self) -> None: ...
+
+    def heartbeat(self, ts: float) -> None:
+        """The runner's loop is alive at ``ts`` (a live venue's watchdog detects a stalled engine by it)."""
+        ...
+
+    @property
+    def budget_left(self) -> int | None:
+        """Requests left in the exchange's request budget (None: the venue has no such budget)."""
+        ...
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Counters and health for the run summary's ``venue_stats`` (empty when the venue keeps none)."""
+        ...
+
+
+@runtime_checkable
+class MarketFedVenue(Venue, Protocol):
+    """A simulated venue that must see every market event (paper): the session feeds it before the engine."""
+
+    def feed_market(self, ev: Any) -> None: ...
+
+
+class UserStreamVenue(Venue, Protocol):
+    """A live venue that takes the user channels of the runner's one websocket (orderUpdates, userFills,
+    userEvents) and its connection status (a reconnect means: reconcile over REST before quoting)."""
+
+    def on_ws_message(self, ts: float, channel: str, data: Any) -> None: ...
+
+    def on_ws_status(self, ts: float, connected: bool, detail: str) -> None: ...

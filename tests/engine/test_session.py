@@ -39,6 +39,9 @@ class FakeEngine:
         self.calls.append(("timer", t))
         return []
 
+    def crossings_at_send(self, actions: Any) -> tuple[int, int]:
+        return 0, 0
+
     def shutdown(self, t: float) -> list[Any]:
         self.calls.append(("shutdown", t))
         return [CancelOrder(COIN, "c1", "shutdown")]
@@ -73,6 +76,20 @@ class FakeVenue:
 
     def heartbeat(self, t: float) -> None:
         self.heartbeats.append(t)
+
+    # the rest of the Venue protocol (hlmm/venue/base.py)
+    def set_event_sink(self, sink: Any) -> None:
+        pass
+
+    async def start(self) -> None:
+        pass
+
+    @property
+    def budget_left(self) -> int | None:
+        return None
+
+    def diagnostics(self) -> dict[str, Any]:
+        return {}
 
 
 def _setup() -> tuple[FakeEngine, FakeVenue, RunStats, asyncio.Queue[Any], list[float]]:

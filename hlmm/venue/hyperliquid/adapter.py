@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 from hlmm.venue.hyperliquid.account_sync import AccountSync
 from hlmm.venue.hyperliquid.budget import RequestBudget
@@ -101,3 +102,10 @@ class HyperliquidVenue(OrderSender, AccountSync, Supervision):
                 await self.exchange.schedule_cancel(None)
             self.dead_man_until_ms = None
             self._dead_man_sent = False
+
+    @property
+    def budget_left(self) -> int | None:
+        return self.budget.remaining
+
+    def diagnostics(self) -> dict[str, Any]:
+        return {**self.stats, "health": self.health}
