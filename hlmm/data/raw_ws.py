@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from hlmm.market.events import BookSnapshot, MarketEvent, Trade
+from hlmm.market.events import AssetCtx, BookSnapshot, MarketEvent, Trade
 from hlmm.market.parse import MARKET_CHANNELS, ParseError, parse_ws_message
 
 FORMAT_NAME = "hlmm-raw-ws"
@@ -183,9 +183,25 @@ def trades_message(trades: list[Trade]) -> dict[str, Any]:
     }
 
 
+def asset_ctx_message(ev: AssetCtx) -> dict[str, Any]:
+    """An ``activeAssetCtx`` message (the fields the parser reads; a synthetic ctx has no premium or volume)."""
+    return {
+        "channel": "activeAssetCtx",
+        "data": {
+            "coin": ev.coin,
+            "ctx": {
+                "funding": hl_num(ev.funding),
+                "openInterest": hl_num(ev.open_interest),
+                "oraclePx": hl_num(ev.oracle_px),
+                "markPx": hl_num(ev.mark_px),
+            },
+        },
+    }
+
+
 def write_events(writer: RawWsWriter, events: Iterable[MarketEvent]) -> int:
-    """Write books and trades as Hyperliquid messages; consecutive trades received together (same ``ts``)
-    share one message, as on the real feed. Returns the number of lines written."""
+    """Write books, trades and asset contexts as Hyperliquid messages; consecutive trades received together
+    (same ``ts``) share one message, as on the real feed. Returns the number of lines written."""
     n0 = writer.lines
     batch: list[Trade] = []
 
@@ -202,8 +218,11 @@ def write_events(writer: RawWsWriter, events: Iterable[MarketEvent]) -> int:
         elif isinstance(ev, BookSnapshot):
             flush_batch()
             writer.write_message(ts_to_ns(ev.ts), book_message(ev))
+        elif isinstance(ev, AssetCtx):
+            flush_batch()
+            writer.write_message(ts_to_ns(ev.ts), asset_ctx_message(ev))
         else:
-            raise TypeError(f"write_events supports BookSnapshot and Trade, got {type(ev).__name__}")
+            raise TypeError(f"write_events supports BookSnapshot, Trade and AssetCtx, got {type(ev).__name__}")
     flush_batch()
     return writer.lines - n0
 

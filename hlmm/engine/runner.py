@@ -28,7 +28,7 @@ from hlmm.market.events import Bbo, BookSnapshot, MarketEvent, Trade
 from hlmm.market.instrument import InstrumentRegistry, default_registry
 from hlmm.venue.base import ModifyOrder, PlaceOrder, VenueAction
 
-PRESET_COINS = {"btc": "BTC", "hype_quiet": "hyna:HYPE"}
+PRESET_COINS = {"btc": "BTC", "btc_noflow": "BTC", "hype_quiet": "hyna:HYPE"}
 DRAIN_S = 10.0  # after shutdown, deliver venue events for at most this much simulated time
 
 

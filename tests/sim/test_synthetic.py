@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hlmm.market.events import BookSnapshot, Trade
+from hlmm.market.events import AssetCtx, BookSnapshot, Trade
 from hlmm.market.instrument import default_registry
 from hlmm.sim.synthetic import SyntheticMarket, SynthParams, SynthParamsError, preset
 
@@ -17,15 +17,25 @@ REG = default_registry()
 
 
 def check_stream(evs: list, coin: str) -> None:
-    """Every price valid, books uncrossed and sorted, trades at a level of the latest book, ts ordered."""
+    """Every price valid, books uncrossed and sorted, trades at a level of the latest book, ts ordered; an
+    AssetCtx (funding) comes after a book, with its mark inside that book's spread and a rate within the cap."""
     inst = REG.get(coin)
     book: BookSnapshot | None = None
+    ctx: AssetCtx | None = None
     prev_ts = -math.inf
     for e in evs:
         assert e.ts >= prev_ts
         prev_ts = e.ts
         assert e.coin == coin
+        if isinstance(e, AssetCtx):  # comes just before the book of its step, after the first book
+            assert book is not None and e.mark_px == e.oracle_px and abs(e.funding) <= 0.04
+            ctx = e
+            continue
         if isinstance(e, BookSnapshot):
+            if ctx is not None:
+                tick = inst.tick_size(ctx.mark_px)
+                assert ctx.ts == e.ts and e.bids[0].px - tick <= ctx.mark_px <= e.asks[0].px + tick
+                ctx = None
             assert e.bids and e.asks
             assert e.bids[0].px < e.asks[0].px
             assert all(a.px > b.px for a, b in zip(e.bids, e.bids[1:], strict=False))
@@ -35,6 +45,7 @@ def check_stream(evs: list, coin: str) -> None:
                 assert inst.is_valid_size(lv.sz) and lv.n >= 1
             book = e
         else:
+            assert ctx is None
             assert isinstance(e, Trade) and book is not None  # a book always comes first
             assert e.ts_exchange >= book.ts_exchange
             assert inst.is_valid_size(e.sz)
@@ -64,7 +75,7 @@ def test_prefix_consistent() -> None:
     short = list(SyntheticMarket(p).events(100))
     long = list(SyntheticMarket(p).events(2000))
     assert long[: len(short)] == short
-    assert all(e.ts_exchange < 1_750_000_100.0 for e in short)
+    assert all(e.ts - 0.1 < 1_750_000_100.0 for e in short)  # exchange time = ts - md_latency_s
 
 
 def test_btc_rates() -> None:
@@ -84,6 +95,8 @@ def test_btc_rates() -> None:
     for e in evs:
         if isinstance(e, BookSnapshot):
             book = e
+        elif not isinstance(e, Trade):
+            continue
         elif e.px in (book.best_bid, book.best_ask):
             at_touch += 1
         else:

@@ -47,6 +47,9 @@ def synthetic_source(preset_name: str, registry: InstrumentRegistry, seed: int =
 
     try:
         extra = dict(overrides)
+        # The server publishes its own activeAssetCtx and pays its configured funding rate
+        # (ExchangeConfig.funding_rate_per_hour); a second, synthetic funding stream would contradict it.
+        extra.setdefault("ctx_interval_s", 0.0)
         if coin is not None:
             extra["coin"] = coin
         params = preset(preset_name, seed=seed, **extra)
