@@ -111,7 +111,11 @@ def test_pump_without_task() -> None:
     venue.set_event_sink(events.append)
     venue.feed_market(snap(10.0))
     venue.exchange.submit([PlaceOrder(COIN, "0x" + "4" * 32, True, 30.01, 1.0, Tif.IOC)], clock())
+    # The order reached the exchange at 10.0, but the feed (0.05 s behind) is complete only up to 9.95: held.
+    assert venue.pump() == 0 and venue.next_time() == pytest.approx(10.05)
+    clock.t = 10.05  # the feed's latency has passed on a silent market: matched with what is known
     assert venue.pump() == 1 and isinstance(events[0], Fill) and not events[0].is_maker
+    assert venue.stats["held_timeout"] == 1 and events[0].ts == 10.05
 
 
 @pytest.mark.parametrize("poll_s", [0.001, 0.02, 5.0])
