@@ -192,6 +192,8 @@ async def run_paper(
                     if ev_ts <= t + wait_s:
                         break  # received in time: the exchange sees it before anything at t
                     venue.stats["late_market"] += 1  # a stalled feed: t goes ahead without it
+                elif ev_ts > t + wait_s:
+                    venue.stats["silent_waits"] += 1  # a silent market: t goes ahead after the bounded wait
                 await wait_until(min(t + wait_s, max(t, ev_ts)))
                 t = max(t, clock())  # out-of-order stamps: the clock never goes back
                 clock.advance(t)
@@ -255,7 +257,8 @@ async def run_paper(
             venue_position=snap.position if snap is not None else None,
             extra={"source": source.description, "speed": speed, "stopped_by": end.stopped_by,
                    "resting_after_shutdown": end.resting_after_shutdown,
-                   "crossing_at_send": end.crossing_at_send, "crossing_own_at_send": end.crossing_own_at_send},
+                   "crossing_at_send": end.crossing_at_send, "crossing_own_at_send": end.crossing_own_at_send,
+                   "late_market": venue.stats["late_market"], "silent_waits": venue.stats["silent_waits"]},
         )
         return PaperResult(summary=summary, engine=engine, venue=venue, stats=stats, stopped_by=end.stopped_by,
                            metrics_port=metrics.port if metrics is not None else None)
