@@ -128,7 +128,7 @@ class SimVenue:
             return 0.0
         if not self._lat:
             return self._max_hold_s
-        return min(self._lat[0][1], self._max_hold_s)
+        return max(0.0, min(self._lat[0][1], self._max_hold_s))  # a clock skewed ahead: no negative wait
 
     def feed_market(self, ev: MarketEvent) -> None:
         """Apply a market event at its exchange stamp, as the backtest does: arrivals stamped before the event
@@ -136,8 +136,7 @@ class SimVenue:
 
         Only Hyperliquid events with an exchange stamp (book, BBO, trade) move the known exchange time; an
         ``AssetCtx`` (no exchange stamp) is applied at the known time, a ``RefQuote`` (another venue) is ignored.
-        Results are delivered by ``pump`` (called right after by the paper runner, so results already due reach
-        the engine before this event does)."""
+        Results are delivered by ``pump`` (the background task, or whoever drives the venue)."""
         ex = self.exchange
         tp = type(ev)
         if tp in _STAMPED:
@@ -185,7 +184,7 @@ class SimVenue:
         ex, hold = self.exchange, self.hold_s
         while (ta := ex.next_arrival()) is not None and ta + hold <= now:
             ex.advance_to(ta)
-            if not self._feed_ended:
+            if hold > 0:
                 self.stats["held_timeout"] += 1
             self._released = max(self._released, ta)
 
