@@ -368,6 +368,8 @@ async def _loop(
         drained=lambda: not engine.tracker.live(coin), drain_wall_s=DRAIN_WALL_S, feed_venue=mode == "paper",
         kill_store=kill_store, log=log, metrics=metrics, install_signals=install_signals,
         on_synced=synced,
+        # paper: the simulated venue holds arrivals for their market data; none comes after the loop
+        on_loop_end=getattr(venue, "end_feed", None) if mode == "paper" else None,
     )
     snap = end.snapshot
     summary: dict[str, Any] | None

@@ -94,7 +94,7 @@ async def run_session(
     coin: str,
     clock: Callable[[], float],
     end_ts: float,
-    timer_wall_s: float,
+    timer_wall_s: float | None,
     resting: Callable[[], Iterable[Any]],
     drained: Callable[[], bool],
     drain_wall_s: float,
@@ -107,6 +107,8 @@ async def run_session(
     install_signals: bool = False,
     on_synced: Callable[[], None] | None = None,
     task_fail_bound_s: float = 30.0,
+    on_loop_end: Callable[[], None] | None = None,
+    drain_step: Callable[[], bool] | None = None,
 ) -> SessionEnd:
     """Run ``engine`` against ``venue`` on the events of ``q`` until ``end_ts``, a stop or the end of the source,
     then shut down (see the module doc).
@@ -115,7 +117,13 @@ async def run_session(
     stamped no later than ``end_ts``. ``resting()``: the resting orders counted each tick. ``drained()``: true when
     nothing is left to wait for at shutdown. ``feed_venue``: every market event also goes to
     ``venue.feed_market`` (a simulated venue). ``tasks``: extra coroutine functions run alongside (a market pump,
-    a UI painter), cancelled when the loop ends."""
+    a UI painter), cancelled when the loop ends.
+
+    Virtual time (the paper runner's replay driver owns the clock): ``timer_wall_s=None`` runs no wall-clock
+    ticker (the driver puts the ``("t", ts)`` items); every item taken from ``q`` is marked done
+    (``q.task_done``), so the driver can ``await q.join()`` before it moves the clock; ``drain_step()`` is
+    called at shutdown whenever ``q`` is empty, to move the clock to the venue's next event (False: nothing left
+    within its bound). ``on_loop_end()`` runs when the loop ends, before the shutdown (on every exit path)."""
     log_: EventLog = log if log is not None else NullLogger()
     if feed_venue and not isinstance(venue, MarketFedVenue):
         raise TypeError(f"feed_venue needs a venue with feed_market, got {type(venue).__name__}")
@@ -141,6 +149,7 @@ async def run_session(
             persist_kill(engine, kill_store)
 
     async def ticker() -> None:
+        assert timer_wall_s is not None
         while True:
             await asyncio.sleep(timer_wall_s)
             q.put_nowait(("t", clock()))
@@ -158,7 +167,7 @@ async def run_session(
     stopped_by = "duration"
     error: BaseException | None = None
     try:
-        for fn in (*tasks, ticker, stopper):
+        for fn in (*tasks, *((ticker,) if timer_wall_s is not None else ()), stopper):
             name = getattr(fn, "__name__", "task")
             running.append(asyncio.create_task(supervised(name, fn, task_failed, TASK_BACKOFF, log=log_)))
         await send(engine.sync(await venue.snapshot(coin)), clock())
@@ -166,49 +175,52 @@ async def run_session(
             on_synced()
         while True:
             kind, item = await q.get()
-            if kind == "m":
-                ev: MarketEvent = item
-                if feed_venue:
-                    cast(MarketFedVenue, venue).feed_market(ev)  # checked at the start
-                stats.n_events += 1
-                t = type(ev)
-                if t is BookSnapshot:
-                    if (mid := cast(BookSnapshot, ev).mid) is not None:
-                        stats.on_mid(ev.ts, mid)
-                elif t is Bbo and (b := cast(Bbo, ev)).bid_px is not None and b.ask_px is not None:
-                    stats.on_mid(ev.ts, 0.5 * (b.bid_px + b.ask_px))
-                if t is not RefQuote and getattr(ev, "coin", coin) != coin:
-                    continue
-                acts = engine.on_market(ev)
-                if acts:
-                    await send(acts, ev.ts)
-            elif kind == "v":
-                stats.on_venue(item)
-                acts = engine.on_venue(item)
-                if acts:
-                    await send(acts, clock())
-            elif kind == "t":
-                now = min(item, end_ts) if clamp_timer else item
-                venue.heartbeat(now)
-                acts = engine.on_timer(now)
-                if acts:
-                    await send(acts, now)
-                persist_kill(engine, kill_store)
-                nb, na = count_resting(resting())
-                stats.on_resting(now, nb, na)
-                if metrics is not None:
-                    metrics.update(engine, now, budget_left=venue.budget_left)
-                if now >= end_ts:
+            try:
+                if kind == "m":
+                    ev: MarketEvent = item
+                    if feed_venue:
+                        cast(MarketFedVenue, venue).feed_market(ev)  # checked at the start
+                    stats.n_events += 1
+                    t = type(ev)
+                    if t is BookSnapshot:
+                        if (mid := cast(BookSnapshot, ev).mid) is not None:
+                            stats.on_mid(ev.ts, mid)
+                    elif t is Bbo and (b := cast(Bbo, ev)).bid_px is not None and b.ask_px is not None:
+                        stats.on_mid(ev.ts, 0.5 * (b.bid_px + b.ask_px))
+                    if t is not RefQuote and getattr(ev, "coin", coin) != coin:
+                        continue
+                    acts = engine.on_market(ev)
+                    if acts:
+                        await send(acts, ev.ts)
+                elif kind == "v":
+                    stats.on_venue(item)
+                    acts = engine.on_venue(item)
+                    if acts:
+                        await send(acts, clock())
+                elif kind == "t":
+                    now = min(item, end_ts) if clamp_timer else item
+                    venue.heartbeat(now)
+                    acts = engine.on_timer(now)
+                    if acts:
+                        await send(acts, now)
+                    persist_kill(engine, kill_store)
+                    nb, na = count_resting(resting())
+                    stats.on_resting(now, nb, na)
+                    if metrics is not None:
+                        metrics.update(engine, now, budget_left=venue.budget_left)
+                    if now >= end_ts:
+                        break
+                elif kind == "end":
                     break
-            elif kind == "end":
-                break
-            elif kind == "stop":
-                stopped_by = "signal"
-                break
-            elif kind == "task_failed":
-                st: TaskState = item
-                raise SessionTaskError(f"session task {st.name} failing for {st.failing_for():.1f} s: "
-                                       f"{st.last_error}")
+                elif kind == "stop":
+                    stopped_by = "signal"
+                    break
+                elif kind == "task_failed":
+                    st: TaskState = item
+                    raise SessionTaskError(f"session task {st.name} failing for {st.failing_for():.1f} s: "
+                                           f"{st.last_error}")
+            finally:
+                q.task_done()  # the virtual-time driver waits on q.join()
     except BaseException as e:  # incl. cancellation: every exit path cancels everything first
         error = e
         log_.error("session_failed", error=f"{type(e).__name__}: {e}"[:500], action="cancel all, then exit")
@@ -220,15 +232,21 @@ async def run_session(
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
 
+    if on_loop_end is not None:
+        try:
+            on_loop_end()
+        except Exception as e:  # the shutdown below must run regardless
+            log_.error("on_loop_end_failed", error=f"{type(e).__name__}: {e}"[:300])
     t_stop = clock()
     if error is None:
-        snap = await _shutdown(engine, venue, q, coin, clock, drained, drain_wall_s, kill_store, log_, send, stats)
+        snap = await _shutdown(engine, venue, q, coin, clock, drained, drain_wall_s, kill_store, log_, send, stats,
+                               drain_step=drain_step)
         return SessionEnd(stopped_by=stopped_by, t_stop=t_stop, wall_s=time.perf_counter() - wall0, snapshot=snap,
                           crossing_at_send=crossing["book"] + crossing["own"], crossing_own_at_send=crossing["own"])
     # After a failure each step is guarded: the engine may be the broken part, the venue's cancel-all must still go.
     try:
         await _shutdown(engine, venue, q, coin, clock, drained, drain_wall_s, kill_store, log_, send, stats,
-                        guarded=True)
+                        guarded=True, drain_step=drain_step)
     except BaseException as e2:  # the original error is the one to report
         log_.error("shutdown_after_failure_failed", error=f"{type(e2).__name__}: {e2}"[:500])
     raise error
@@ -238,7 +256,7 @@ async def _shutdown(engine: SessionEngine, venue: Venue, q: asyncio.Queue[Item],
                     clock: Callable[[], float], drained: Callable[[], bool], drain_wall_s: float,
                     kill_store: KillStateStore | None, log: EventLog,
                     send: Callable[[list[VenueAction], float], Coroutine[Any, Any, None]], stats: RunStats,
-                    guarded: bool = False) -> AccountSnapshot | None:
+                    guarded: bool = False, drain_step: Callable[[], bool] | None = None) -> AccountSnapshot | None:
     """The shutdown sequence (module doc). ``guarded`` (after a failure): a step that raises is logged and the next
     step still runs, so the venue's cancel-all, the bounded wait for acks and the kill-state save always happen."""
 
@@ -267,6 +285,11 @@ async def _shutdown(engine: SessionEngine, venue: Venue, q: asyncio.Queue[Item],
     while time.monotonic() < deadline:
         if drained():
             break
+        if drain_step is not None and q.empty():
+            if not drain_step():
+                break
+            await asyncio.sleep(0)  # let the venue's sink deliver what the step released
+            continue
         try:
             kind, item = await asyncio.wait_for(q.get(), timeout=max(0.01, deadline - time.monotonic()))
         except TimeoutError:

@@ -288,6 +288,14 @@ class SimExchange:
         t = min(a, d)
         return None if t == math.inf else t
 
+    def next_arrival(self) -> float | None:
+        """Exchange time of the earliest action batch still in flight (None when none is)."""
+        return self._pending[0][0] if self._pending else None
+
+    def next_delivery(self) -> float | None:
+        """Delivery time of the earliest result not yet popped (None when none is)."""
+        return self._out[0][0] if self._out else None
+
     def advance_to(self, t: float) -> None:
         """Process every pending action batch that has arrived by exchange time ``t`` (inclusive)."""
         while self._pending and self._pending[0][0] <= t:

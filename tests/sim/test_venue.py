@@ -7,12 +7,22 @@ from collections.abc import Callable
 
 import pytest
 
-from hlmm.market.events import BookLevel, BookSnapshot, Trade
+from hlmm.market.events import Bbo, BookLevel, BookSnapshot, Trade
 from hlmm.market.instrument import default_registry
 from hlmm.sim.exchange import SimExchange
 from hlmm.sim.latency import LatencyModel
 from hlmm.sim.venue import SimVenue, SimVenueError
-from hlmm.venue.base import Fill, OrderAccepted, PlaceOrder, Tif, Venue, VenueEvent, VenueStatus
+from hlmm.venue.base import (
+    Fill,
+    OrderAccepted,
+    OrderRejected,
+    PlaceOrder,
+    RejectReason,
+    Tif,
+    Venue,
+    VenueEvent,
+    VenueStatus,
+)
 
 COIN = "HYPE"
 
@@ -111,7 +121,11 @@ def test_pump_without_task() -> None:
     venue.set_event_sink(events.append)
     venue.feed_market(snap(10.0))
     venue.exchange.submit([PlaceOrder(COIN, "0x" + "4" * 32, True, 30.01, 1.0, Tif.IOC)], clock())
+    # The order reached the exchange at 10.0, but the feed (0.05 s behind) is complete only up to 9.95: held.
+    assert venue.pump() == 0 and venue.next_time() == pytest.approx(10.05)
+    clock.t = 10.05  # the feed's latency has passed on a silent market: matched with what is known
     assert venue.pump() == 1 and isinstance(events[0], Fill) and not events[0].is_maker
+    assert venue.stats["held_timeout"] == 1 and events[0].ts == 10.05
 
 
 @pytest.mark.parametrize("poll_s", [0.001, 0.02, 5.0])
@@ -139,3 +153,27 @@ async def test_close_is_idempotent_and_safe_before_start() -> None:
     await asyncio.wait_for(venue.close(), timeout=5.0)
     with pytest.raises(SimVenueError):
         await venue.start()
+
+
+def test_an_order_waits_for_the_market_data_of_its_arrival_time() -> None:
+    """Paper on the exchange clock: an ALO that reaches the exchange at 1000.15 is matched against the book the
+    exchange had then - including a BBO stamped 1000.10 that we only receive at 1000.30 (feed latency) - not against
+    the stale book we held when the arrival time passed on our clock."""
+    clock = FakeClock(1000.0)
+    venue = SimVenue(SimExchange(default_registry(), latency=LatencyModel(order_s=0.15, response_s=0.1)),
+                     clock=clock, max_hold_s=1.0)
+    events: list[VenueEvent] = []
+    venue.set_event_sink(events.append)
+    venue.feed_market(Bbo(COIN, 1000.0, 999.7, 29.99, 5.0, 30.01, 5.0))  # the feed runs 0.3 s behind
+    venue.exchange.submit([PlaceOrder(COIN, "0x" + "5" * 32, True, 30.00, 1.0, Tif.ALO)], clock())
+    clock.t = 1000.26  # the arrival (1000.15) and its ack time (1000.25) have passed on our clock ...
+    assert venue.pump() == 0  # ... but the exchange's data up to 1000.15 has not all arrived: held
+    clock.t = 1000.3
+    venue.feed_market(Bbo(COIN, 1000.3, 1000.1, 29.99, 5.0, 30.00, 5.0))  # the ask came down to our bid at 1000.10
+    venue.feed_market(Bbo(COIN, 1000.35, 1000.2, 29.99, 5.0, 30.01, 5.0))  # stamped past the arrival: released
+    clock.t = 1000.35
+    assert venue.pump() == 1
+    rej = events[0]
+    assert isinstance(rej, OrderRejected) and rej.reason == RejectReason.POST_ONLY_CROSS
+    assert rej.ts == 1000.35  # handed over late: stamped when the engine gets it, never back-dated
+    assert venue.stats["held_by_data"] == 1 and venue.stats["held_timeout"] == 0
