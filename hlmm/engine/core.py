@@ -39,6 +39,7 @@ from hlmm.estimators.bundle import Estimators
 from hlmm.estimators.state import EstimatorState
 from hlmm.market.events import AssetCtx, Bbo, BookSnapshot, MarketEvent, RefQuote, Timer, Trade
 from hlmm.market.instrument import Instrument, InstrumentError
+from hlmm.market.own_liquidity import bbo_without_own, without_own
 from hlmm.market.reference_symbols import resolve_binance_symbol
 from hlmm.market.state import MarketState
 from hlmm.risk.guard import OrderGuard, min_order_note
@@ -124,7 +125,7 @@ class EngineCore:
         self.start_ts = start_ts
         self.foreign_orders = foreign_orders
         self.log = log if log is not None else _NullLog()
-        self.market = MarketState(coin)
+        self.market = MarketState(coin, through_after_s=cfg.strategy.trade_through_after_s)
         self.estimators = Estimators(cfg.estimators, start_ts)
         self.kill_switch = KillSwitch(cfg.risk, kill_state)
         self.tracker = OrderTracker()
@@ -132,7 +133,14 @@ class EngineCore:
         self.requote = RequotePolicy(cfg.requote)
         self.recorder = EngineRecorder(start_ts)
         self.strategy = strategy if strategy is not None else make_strategy(cfg.strategy, inst)
-        self.guard = OrderGuard(inst, cfg.strategy.max_order_fraction, cfg.risk.allow_min_order_over_cap)
+        # Stale book (older than stale_book_s by exchange time, or traded through): checked on every timer tick
+        # and trade too, not only when the next book arrives - a frozen book sends no next book.
+        self._stale_s = cfg.strategy.stale_book_s
+        self.book_stale = False
+        self.n_own_levels_removed = 0  # book levels that were only our own orders (taken out of the market view)
+        self.n_stale_episodes = 0
+        self.guard = OrderGuard(inst, cfg.strategy.max_order_fraction, cfg.risk.allow_min_order_over_cap,
+                                stale_s=cfg.strategy.stale_book_s, stale_policy=cfg.strategy.stale_policy)
         self.last_raw_ladder: DesiredLadder | None = None  # the strategy's ladder before the guard
         note = min_order_note(inst, cfg.risk.max_position_usd, cfg.strategy.max_order_fraction,
                               cfg.risk.allow_min_order_over_cap)
@@ -210,6 +218,11 @@ class EngineCore:
         """Kill state changed since the last ``mark_persisted()`` (kills/resets/day changes at once; peak and
         day-start PnL updates at most every PERSIST_THROTTLE_S of engine time)."""
         return self._persist_needed
+
+    @property
+    def market_mid(self) -> float | None:
+        """The market's mid (our own orders taken out of the venue's book), for result series and markouts."""
+        return self.market.mid
 
     def crossings_at_send(self, actions: Sequence[VenueAction]) -> tuple[int, int]:
         """ALO placements / modify legs of ``actions`` that cross the book as the engine sees it, and those that
@@ -296,15 +309,51 @@ class EngineCore:
         if ts >= rec._next_sample:
             rec.sample(ts, mid, self.portfolio.pnl_total(mid) if mid is not None else None)
         crosses = (ba is not None and ba <= self._bid_hi) or (bb is not None and bb >= self._ask_lo)
+        if self.book_stale:
+            self._check_stale(ts)
         why = self.requote.decide(ts, mid, crosses)
         if why is None:
             return []
         return self._cycle(ts, why)
 
+    def _check_stale(self, ts: float) -> None:
+        """Book freshness changed: requote at once (pull or widen on stale, per the policy; back on fresh)."""
+        stale = self.market.is_stale(ts, self._stale_s)
+        if stale == self.book_stale:
+            return
+        self.book_stale = stale
+        m = self.market
+        if stale:
+            self.n_stale_episodes += 1
+            self.log.warning("book_stale", coin=self.coin, age_s=round(m.book_age(ts), 3),
+                             trade_through=m.through_px, policy=self.guard.stale_policy)
+        else:
+            self.log.info("book_fresh", coin=self.coin)
+        self.requote.note_urgent("stale_book" if stale else "book_fresh")
+
+    def _own_resting(self) -> tuple[dict[float, float], dict[float, float]]:
+        """Our live size per price (bids, asks): what the venue's book may show of ours. Not only acknowledged
+        orders: the book can show an order before its ack reaches us (and after its cancel was sent). Taking out a
+        level of ours that is not (yet) there only makes the market look thinner at our own price, the safe error;
+        leaving one in makes the engine quote against itself."""
+        bids: dict[float, float] = {}
+        asks: dict[float, float] = {}
+        for o in self.tracker.live(self.coin):
+            if o.remaining > 0:
+                side = bids if o.is_buy else asks
+                side[o.px] = side.get(o.px, 0.0) + o.remaining
+        return bids, asks
+
     def _on_book(self, ev: BookSnapshot) -> list[VenueAction]:
         if ev.coin != self.coin:
             self.n_foreign_events += 1
             return []
+        own_b, own_a = self._own_resting()
+        if own_b or own_a:
+            # The venue's book includes our own orders: the market is what is left (fair price, microprice,
+            # BBO guard and markouts must not lean on our own quotes).
+            ev, gone = without_own(ev, own_b, own_a)
+            self.n_own_levels_removed += gone
         self.market.on_book(ev)
         self.estimators.on_book(ev)
         return self._after_book(ev.ts)
@@ -313,6 +362,9 @@ class EngineCore:
         if ev.coin != self.coin:
             self.n_foreign_events += 1
             return []
+        own_b, own_a = self._own_resting()
+        if own_b or own_a:
+            ev = bbo_without_own(ev, own_b, own_a)
         self.market.on_bbo(ev)
         self.estimators.on_bbo(ev)
         return self._after_book(ev.ts)
@@ -327,6 +379,8 @@ class EngineCore:
         ts = ev.ts
         if ts > self._now:
             self._now = ts
+        if self.market.through_px is not None and not self.book_stale:
+            self._check_stale(ts)  # printed through the book: stale now, fair price moves to the trade
         why = self.requote.decide(ts, self._last_mid, False)
         if why is None:
             return []
@@ -358,6 +412,7 @@ class EngineCore:
         if ts >= rec._next_sample:
             rec.sample(ts, mid, self.portfolio.pnl_total(mid) if mid is not None else None)
         self._risk(ts)
+        self._check_stale(ts)
         retry = self._retry_cancels(ts)
         if self.kill_switch.killed:
             return retry + self._kill_actions(ts)

@@ -389,17 +389,8 @@ def _replay(
                     n_events += 1
                     acts = eng_market(e)
                     ce = type(e)
-                    if ce is BookSnapshot:
-                        e = cast(BookSnapshot, e)
-                        if e.bids and e.asks:
-                            m = 0.5 * (e.bids[0].px + e.asks[0].px)
-                            mid_seen = t
-                            if m != last_mid:
-                                mid_ts.append(t)
-                                mid_px.append(m)
-                                last_mid = m
-                    elif ce is Bbo and (b := cast(Bbo, e)).bid_px is not None and b.ask_px is not None:
-                        m = 0.5 * (b.bid_px + b.ask_px)
+                    # The market's mid as the engine holds it (our own orders taken out of the published book).
+                    if (ce is BookSnapshot or ce is Bbo) and (m := engine.market_mid) is not None:
                         mid_seen = t
                         if m != last_mid:
                             mid_ts.append(t)
@@ -428,7 +419,7 @@ def _replay(
                 now = limit
             assert ev is not None  # `final` (the only way ev is None) broke out above
             ex_on_market(ev)
-            to_eng.append(ev)
+            to_eng.append(ex.published(ev))  # with our own orders in the book, as Hyperliquid publishes it
             tn = ex_next()
             if tn is None:
                 tn = INF

@@ -211,7 +211,7 @@ async def run_paper(
             await wait_until(ev_ts)
             clock.advance(limit)
             ex.on_market(ev)
-            to_eng.append(ev)
+            to_eng.append(ex.published(ev))  # with our own orders in the book, as Hyperliquid publishes it
         # As the backtest: the run ends with the last market event (only the shutdown drain comes after it).
         q.put_nowait(("end", None))
 

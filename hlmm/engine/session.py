@@ -80,6 +80,9 @@ class SessionEngine(Protocol):
 
     def crossings_at_send(self, actions: Sequence[VenueAction]) -> tuple[int, int]: ...
 
+    @property
+    def market_mid(self) -> float | None: ...
+
 
 NullLog = NullLogger  # drops everything (sessions without a log sink)
 
@@ -182,14 +185,11 @@ async def run_session(
                         cast(MarketFedVenue, venue).feed_market(ev)  # checked at the start
                     stats.n_events += 1
                     t = type(ev)
-                    if t is BookSnapshot:
-                        if (mid := cast(BookSnapshot, ev).mid) is not None:
-                            stats.on_mid(ev.ts, mid)
-                    elif t is Bbo and (b := cast(Bbo, ev)).bid_px is not None and b.ask_px is not None:
-                        stats.on_mid(ev.ts, 0.5 * (b.bid_px + b.ask_px))
                     if t is not RefQuote and getattr(ev, "coin", coin) != coin:
                         continue
                     acts = engine.on_market(ev)
+                    if (t is BookSnapshot or t is Bbo) and (mid := engine.market_mid) is not None:
+                        stats.on_mid(ev.ts, mid)  # the market's mid: our own orders taken out of the book
                     if acts:
                         await send(acts, ev.ts)
                 elif kind == "v":

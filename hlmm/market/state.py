@@ -22,6 +22,14 @@ class MarketState:
     ref: RefQuote | None = None
     ctx: AssetCtx | None = None
     n_updates: int = 0
+    # A trade printed beyond the touch of the latest book (above the ask / below the bid), stamped after it: the
+    # book is stale whatever its age says (a frozen HIP-3 book while trades go on). Cleared by the next book.
+    # Sweeps print through a live book for a moment before its next update shows them: only a trade printed this
+    # long after the book marks it stale (the engine sets it from strategy.trade_through_after_s).
+    through_after_s: float = 1.0
+    through_px: float | None = None
+    through_ts_exchange: float | None = None
+    n_trade_through: int = 0
     _last_seen_ts: float = field(default=0.0, repr=False)
 
     def on_book(self, ev: BookSnapshot) -> None:
@@ -39,6 +47,13 @@ class MarketState:
 
     def on_trade(self, ev: Trade) -> None:
         self.last_trade = ev
+        bb, ba, bts = self.best_bid, self.best_ask, self.book_ts_exchange
+        if bts is None or ev.ts_exchange - bts < self.through_after_s:
+            return  # printed before the book we hold, or a sweep the next book will show
+        if (ba is not None and ev.px > ba) or (bb is not None and ev.px < bb):
+            if self.through_px is None:
+                self.n_trade_through += 1
+            self.through_px, self.through_ts_exchange = ev.px, ev.ts_exchange
 
     def on_ref(self, ev: RefQuote) -> None:
         self.ref = ev
@@ -49,6 +64,8 @@ class MarketState:
     def _touch(self, ts_exchange: float, ts: float) -> None:
         if self.book_ts_exchange is None or ts_exchange >= self.book_ts_exchange:
             self.book_ts_exchange = ts_exchange
+            if self.through_ts_exchange is not None and ts_exchange >= self.through_ts_exchange:
+                self.through_px = self.through_ts_exchange = None  # a book newer than the trade-through
         self._last_seen_ts = ts
         self.n_updates += 1
 
@@ -67,6 +84,12 @@ class MarketState:
         if tot <= 0:
             return self.mid
         return (self.best_bid * self.ask_sz + self.best_ask * self.bid_sz) / tot
+
+    def is_stale(self, now: float, stale_s: float) -> bool:
+        """The book is older than ``stale_s`` (exchange time) or a later trade printed through it."""
+        if self.book_ts_exchange is None:
+            return False  # no book yet: nothing to quote against anyway, and nothing stale
+        return self.through_px is not None or self.book_age(now) > stale_s
 
     def book_age(self, now: float) -> float:
         """Seconds since the exchange stamped the latest book; inf when no book yet.

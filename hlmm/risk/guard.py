@@ -46,6 +46,16 @@ from hlmm.strategy.ladder import (
 from hlmm.strategy.types import DesiredLadder, Quote
 
 
+def resolve_stale_policy(policy: str, inst: Instrument) -> str:
+    """``auto``: pull on HIP-3 coins (builder dexes whose books go silent while the websocket stays up), widen on
+    the others; ``widen`` / ``pull`` as given."""
+    if policy == "auto":
+        return "pull" if inst.coin.partition(":")[1] else "widen"
+    if policy not in ("widen", "pull"):
+        raise ValueError(f"stale policy must be auto, widen or pull, got {policy!r}")
+    return policy
+
+
 class GuardError(TypeError):
     """The strategy returned something that is not a DesiredLadder for this coin."""
 
@@ -54,12 +64,18 @@ class OrderGuard:
     """One coin's guard (owns its per-instrument memo). ``apply(ladder, ctx)`` returns the safe ladder."""
 
     def __init__(self, inst: Instrument, max_order_fraction: float = MAX_ORDER_FRACTION,
-                 allow_min_order_over_cap: bool = False) -> None:
+                 allow_min_order_over_cap: bool = False, stale_s: float = math.inf,
+                 stale_policy: str = "widen") -> None:
         if not (math.isfinite(max_order_fraction) and max_order_fraction > 0):
             raise ValueError(f"max_order_fraction must be finite and > 0, got {max_order_fraction}")
         self.inst = inst
         self.frac = min(float(max_order_fraction), MAX_ORDER_FRACTION)
         self.allow_min_over_cap = bool(allow_min_order_over_cap)
+        if not stale_s > 0:
+            raise ValueError(f"stale_s must be > 0, got {stale_s}")
+        self.stale_s = float(stale_s)
+        self.stale_policy = resolve_stale_policy(stale_policy, inst)
+        self.n_stale_pulls = 0  # calls that pulled every quote because the book was stale
         self.memo = _Memo(inst.sz_decimals)
         self.ref_px: float | None = None  # price the last limits were computed at
         self.eff_max: float = 0.0  # effective max position (contracts) of the last call
@@ -83,6 +99,15 @@ class OrderGuard:
         if not lad.bids and not lad.asks:
             self.eff_max = self._eff(ctx) if self.ref_px else 0.0
             return lad
+        if self.stale_policy == "pull" and ctx.market.is_stale(ctx.ts, self.stale_s):
+            # Stale-book policy "pull": no strategy quotes against a book it cannot trust (reconcile cancels ours).
+            self.eff_max = self._eff(ctx) if self.ref_px else 0.0
+            self.n_stale_pulls += 1
+            self.n_cuts += len(lad.bids) + len(lad.asks)
+            m_ = ctx.market
+            why = (f"trade at {m_.through_px:.8g} printed through the book" if m_.through_px is not None
+                   else f"book age {m_.book_age(ctx.ts):.2f}s > {self.stale_s:g}s")
+            return replace(lad, bids=(), asks=(), reason=f"{lad.reason}; guard: stale book, quotes pulled ({why})")
         if not two_sided:
             self.n_cuts += len(lad.bids) + len(lad.asks)
             return replace(lad, bids=(), asks=(), reason=f"{lad.reason}; guard: no quotes without a two-sided, "

@@ -21,6 +21,7 @@ from typing import Literal
 
 from hlmm.market.events import AssetCtx, Bbo, BookLevel, BookSnapshot, MarketEvent, RefQuote, Timer, Trade
 from hlmm.market.instrument import Instrument, InstrumentRegistry, float_to_wire
+from hlmm.market.own_liquidity import bbo_with_own, with_own
 from hlmm.sim.latency import LatencyModel
 from hlmm.sim.queue import QueueModel, depth_update, make_queue_model
 from hlmm.venue.base import (
@@ -713,6 +714,21 @@ class SimExchange:
         if c is None:
             c = self._coins[coin] = _Coin(coin)
         return c
+
+    def published(self, ev: MarketEvent) -> MarketEvent:
+        """``ev`` as Hyperliquid publishes it: its l2Book and bbo include our own resting orders (the engine takes
+        them out again, ``hlmm.market.own_liquidity``). Call after :meth:`on_market` has applied ``ev``."""
+        tp = type(ev)
+        if tp is not BookSnapshot and tp is not Bbo:
+            return ev
+        c = self._coins.get(ev.coin)  # type: ignore[union-attr]
+        if c is None or not (c.own_bids or c.own_asks):
+            return ev
+        bids = {px: s for px, lst in c.own_bids.items() if (s := sum(o.sz for o in lst)) > 0}
+        asks = {px: s for px, lst in c.own_asks.items() if (s := sum(o.sz for o in lst)) > 0}
+        if tp is BookSnapshot:
+            return with_own(ev, bids, asks)  # type: ignore[arg-type]
+        return bbo_with_own(ev, bids, asks)  # type: ignore[arg-type]
 
     def on_market(self, ev: MarketEvent, at: float | None = None) -> None:
         """Apply a market event at exchange time ``at`` (default ``ev.ts_exchange``).

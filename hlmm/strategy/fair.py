@@ -4,7 +4,8 @@
     adj  = clamp(ref_adjust_bps, -ref_max_adjust_bps, +ref_max_adjust_bps)      (bps)
     fair = base * (1 + params.ref_weight * adj / 1e4)
 
-``ref_weight`` = 0 (the default) ignores the reference entirely.
+``ref_weight`` = 0 (the default) ignores the reference entirely. A trade printed through the latest book (beyond
+its touch, stamped after it) replaces the base until the next book: the book is stale and the market is there.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ def fair_price(market: MarketState, params: StrategyParams, ref_adjust_bps: floa
         raise StrategyInputError(f"ref_adjust_bps must be finite, got {ref_adjust_bps}")
     source = "microprice" if params.use_microprice else "mid"
     base = market.microprice if params.use_microprice else market.mid
+    if market.through_px is not None and base is not None:
+        # A trade printed beyond the touch after the latest book: the book is stale and the market is at least
+        # there. Quoting around the stale mid is what let a frozen book's quotes be picked off.
+        source, base = "trade_through", market.through_px
     if base is None or not math.isfinite(base) or base <= 0:
         return None
     bound = params.ref_max_adjust_bps

@@ -598,7 +598,7 @@ def compute_ladder(
     # Spreads: GLFT, clamped; stale book widening comes on top of the clamp so that it always widens.
     hs = min(max(g.half_spread_bps, params.min_half_spread_bps), params.max_half_spread_bps)
     age = market.book_age(ts)
-    stale = age > params.stale_book_s
+    stale = market.through_px is not None or age > params.stale_book_s
     if stale:
         hs += params.stale_widen_bps
     # The skew is bounded so that a position far beyond the limit cannot produce absurd prices.

@@ -70,6 +70,16 @@ class StrategyParams(BaseModel):
     ref_halflife_s: float = Field(2.0, gt=0, description="decay of the reference lead-lag signal")
     stale_book_s: float = Field(5.0, gt=0, description="book older than this (exchange time) widens spreads")
     stale_widen_bps: float = Field(10.0, ge=0, description="extra half spread when the book is stale")
+    trade_through_after_s: float = Field(
+        1.0, ge=0, description="a trade printed beyond the touch this long (exchange time) after the latest book "
+                               "marks the book stale and moves the fair price to it (sooner: a sweep that the "
+                               "next book will show)",
+    )
+    stale_policy: Literal["auto", "widen", "pull"] = Field(
+        "auto", description="what a stale book (older than stale_book_s, or a trade printed through it) does to "
+                            "quotes: widen by stale_widen_bps, or pull them all; auto = pull for HIP-3 coins "
+                            "(dex:COIN, books that go silent), widen for the others. Enforced by the OrderGuard",
+    )
     max_order_fraction: float = Field(
         0.25, gt=0, le=1,
         description="per-order cap as a fraction of max position (hard max 0.25); enforced by the OrderGuard "

@@ -100,6 +100,15 @@ class FakeEngine:
         self.persist_needed = False
         self.persisted += 1
 
+    @property
+    def market_mid(self) -> float | None:
+        return self.market.mid
+
+    def crossings_at_send(self, actions: Any) -> tuple[int, int]:
+        from hlmm.engine.reconcile import book_crossings
+
+        return book_crossings(actions, self.market.best_bid, self.market.best_ask), 0
+
 
 class FakeExchange:
     """Order arrives 0.15 s after submit; ack 0.1 s later; fills at 2.0 (exchange time), delivered +0.1."""
@@ -112,6 +121,9 @@ class FakeExchange:
 
     def on_market(self, ev: Any) -> None:
         self.log.append(("market", ev.ts_exchange))
+
+    def published(self, ev: Any) -> Any:
+        return ev  # the book as published (this fake holds no orders in it)
 
     def submit(self, actions: list, ts: float) -> None:
         for a in actions:

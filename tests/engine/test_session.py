@@ -27,6 +27,8 @@ class FakeEngine:
 
     def on_market(self, ev: Any) -> list[Any]:
         self.calls.append(("market", ev))
+        if isinstance(ev, Bbo) and ev.bid_px is not None and ev.ask_px is not None:
+            self.market_mid = 0.5 * (ev.bid_px + ev.ask_px)  # the engine's market view (no own orders here)
         return []
 
     def on_venue(self, ev: Any) -> list[Any]:
@@ -41,6 +43,8 @@ class FakeEngine:
 
     def crossings_at_send(self, actions: Any) -> tuple[int, int]:
         return 0, 0
+
+    market_mid: float | None = None
 
     def shutdown(self, t: float) -> list[Any]:
         self.calls.append(("shutdown", t))
